@@ -1,0 +1,177 @@
+"""serve(): the listeners, the connection caps, and the orderly shutdown.
+
+Each connection runs in its own task and contains its own failure: an error
+in one session is logged with its peer and ends that connection alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import ssl
+from collections import Counter
+
+import trio
+
+from .accounts import PasswordHasher
+from .config import Config
+from .hub import Hub
+from .protocol import Bye, encode
+from .session import Services, Session
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+# accept() errors that mean "out of resources for now", not "the listener is broken"
+_ACCEPT_RETRY = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """TLS 1.2 or newer with the configured certificate, or None for plain TCP."""
+    if config.certfile is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(config.certfile, config.keyfile)
+    return context
+
+
+class Server:
+    """The running server: its services, its listeners and every open connection."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.hub = Hub(known_rooms=store.rooms, last_id=store.last_id, max_batch=config.max_batch)
+        self.services = Services(config, self.hub, store, PasswordHasher(n=config.scrypt_n))
+        self.tls = tls_context(config)
+        self.sessions: set[Session] = set()
+        self.per_ip: Counter[str] = Counter()
+        self.connections = 0
+
+    async def accept(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        """Accept connections for as long as the server listens."""
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                if exc.errno not in _ACCEPT_RETRY:
+                    raise
+                log.warning("accept failed (%s); retrying shortly", exc)
+                await trio.sleep(0.1)
+                continue
+            nursery.start_soon(self.connection, stream)
+
+    async def connection(self, stream: trio.SocketStream) -> None:
+        """One connection, from accept to close, its errors kept to itself."""
+        try:
+            host, port = stream.socket.getpeername()[:2]
+        except OSError:  # already gone
+            await trio.aclose_forcefully(stream)
+            return
+        peer = f"{host}:{port}"
+        config = self.config
+        busy = (config.max_conns and self.connections >= config.max_conns) or (
+            config.max_per_ip and self.per_ip[host] >= config.max_per_ip
+        )
+        if busy:
+            await self._refuse(stream, peer)
+            return
+        self.connections += 1
+        self.per_ip[host] += 1
+        try:
+            await self._serve(stream, peer)
+        except* Exception:
+            log.exception("%s: connection failed", peer)
+        finally:
+            self.connections -= 1
+            self.per_ip[host] -= 1
+            if not self.per_ip[host]:
+                del self.per_ip[host]
+
+    async def _serve(self, stream: trio.SocketStream, peer: str) -> None:
+        client: trio.abc.Stream = stream
+        if self.tls is not None:
+            tls_stream = trio.SSLStream(stream, self.tls, server_side=True)
+            with trio.move_on_after(self.config.handshake_timeout) as timer:
+                try:
+                    await tls_stream.do_handshake()
+                except trio.BrokenResourceError as exc:
+                    log.info("%s: TLS handshake failed: %s", peer, exc.__cause__ or exc)
+                    await trio.aclose_forcefully(stream)
+                    return
+            if timer.cancelled_caught:
+                log.info("%s: TLS handshake timed out", peer)
+                await trio.aclose_forcefully(stream)
+                return
+            client = tls_stream
+        session = Session(client, peer, self.services)
+        self.sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            self.sessions.discard(session)
+
+    async def _refuse(self, stream: trio.SocketStream, peer: str) -> None:
+        log.info("%s: refused, too many connections", peer)
+        with trio.move_on_after(1):
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await stream.send_all(encode(Bye("server_busy", "too many connections; try later")))
+        await trio.aclose_forcefully(stream)
+
+    async def shut_down(self, conns: trio.Nursery) -> None:
+        """Stop reading, commit what was accepted, say bye to everyone, give writers a moment."""
+        for session in list(self.sessions):
+            session.stop_reading()
+        await self.store.stop()
+        await self.store.drain()
+        self.hub.flush()
+        bye = Bye("shutdown", "the server is shutting down")
+        for session in list(self.sessions):
+            session.close(bye, None)
+        conns.cancel_scope.deadline = trio.current_time() + self.config.shutdown_grace
+
+
+def _address(sockname: tuple[str, int] | tuple[str, int, int, int]) -> str:
+    host, port = sockname[0], sockname[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def serve(
+    config: Config,
+    *,
+    shutdown: trio.Event | None = None,
+    task_status: trio.TaskStatus[list[int]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the server until `shutdown` is set, then stop in order (PROTOCOL.md guarantee 7).
+
+    `task_status.started` gets the ports listened on (the real ones with port 0).
+    """
+    store = Store.open(config.db, max_batch=config.max_batch, max_pending=config.max_pending)
+    try:
+        server = Server(config, store)
+        async with trio.open_nursery() as core:
+            await core.start(store.run, server.hub.publish)
+            await core.start(server.hub.run)
+            listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+            async with trio.open_nursery() as conns:
+                async with trio.open_nursery() as acceptors:
+                    for listener in listeners:
+                        acceptors.start_soon(server.accept, listener, conns)
+                    ports = []
+                    for listener in listeners:
+                        sockname = listener.socket.getsockname()
+                        ports.append(sockname[1])
+                        log.info("listening on %s", _address(sockname))
+                    task_status.started(ports)
+                    await (trio.Event() if shutdown is None else shutdown).wait()
+                    log.info("shutting down")
+                    acceptors.cancel_scope.cancel()
+                for listener in listeners:
+                    await listener.aclose()
+                await server.shut_down(conns)
+            core.cancel_scope.cancel()
+    finally:
+        store.close()
+    log.info("stopped")

@@ -1,0 +1,381 @@
+"""The history and accounts in SQLite: one writer connection in a worker thread, group commit.
+
+Every message accepted while a commit runs goes into the next one, so one fsync
+(WAL, synchronous=FULL) is paid per batch, not per message. Ids are assigned
+here, in commit order, and a batch is handed on only once it is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Final, TypeVar
+
+import trio
+
+from .protocol import HISTORY_LIMIT, Message, Name, RequestId
+
+log = logging.getLogger(__name__)
+_A = TypeVar("_A")
+_R = TypeVar("_R")
+
+SCHEMA_VERSION: Final = 1
+_TABLES: Final = ("messages", "rooms", "accounts")
+
+# Version 0 is an empty file; each step upgrades the schema by one version.
+_MIGRATIONS: Final[dict[int, str]] = {
+    0: """
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,      -- global, increasing in commit order
+        conv TEXT NOT NULL,          -- '#room-key', or '@key1 key2' for a direct conversation
+        room TEXT,                   -- the room's spelling, for a room message
+        recipient TEXT,              -- the recipient's spelling, for a direct message
+        sender TEXT NOT NULL,
+        sender_key TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        nonce TEXT
+    );
+    CREATE INDEX messages_by_conv ON messages (conv, id);
+    CREATE UNIQUE INDEX messages_by_nonce ON messages (sender_key, nonce) WHERE nonce IS NOT NULL;
+    CREATE TABLE rooms (key TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE accounts (
+        key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        first_id INTEGER NOT NULL,   -- direct messages before this id belong to earlier owners
+        created TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
+}
+
+
+class StoreError(Exception):
+    """The database cannot be used (a bad path, not a database, a newer schema)."""
+
+
+def format_ts(seconds: float) -> str:
+    """UTC, ISO 8601 with milliseconds (PROTOCOL.md section 3)."""
+    ms = int(seconds * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+def room_conv(room_key: str) -> str:
+    return "#" + room_key
+
+
+def direct_conv(key_a: str, key_b: str) -> str:
+    """One key for the conversation of two names, whoever writes (a space is in no name)."""
+    first, second = sorted((key_a, key_b))
+    return f"@{first} {second}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Draft:
+    """A message accepted from a client, waiting for its commit.
+
+    `origin` is whoever sent it (the hub's member), handed back untouched.
+    """
+
+    sender: Name
+    text: str
+    room: Name | None = None
+    to: Name | None = None
+    nonce: str | None = None
+    re: RequestId | None = None
+    origin: object = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Stored:
+    """A draft after its commit: the message as stored (the earlier one for a repeated nonce)."""
+
+    draft: Draft
+    message: Message
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    key: str
+    name: str
+    hash: str
+    first_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    messages: list[Message]
+    more: bool
+
+
+OnCommit = Callable[[list[Stored]], None]
+
+_COLUMNS: Final = "id, room, recipient, sender, text, ts"
+
+
+def _row_message(row: tuple[int, str | None, str | None, str, str, str]) -> Message:
+    return Message(id=row[0], room=row[1], to=row[2], sender=row[3], text=row[4], ts=row[5])
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout = 5000")
+    return db
+
+
+class Store:
+    """The history store. Open it, run its writer in a nursery, submit drafts, read pages."""
+
+    def __init__(self, path: Path, *, max_batch: int = 1024, max_pending: int = 8192) -> None:
+        self.path = path
+        self.max_batch = max(1, max_batch)
+        try:
+            self._db = _connect(path)
+            self._migrate()
+            self._reader = _connect(path)
+            self._reader.execute("PRAGMA query_only = 1")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot use {path} as the history database: {exc}") from None
+        row = self._db.execute("SELECT max(id) FROM messages").fetchone()
+        self._next_id: int = (row[0] or 0) + 1
+        self.rooms: dict[str, str] = dict(self._db.execute("SELECT key, name FROM rooms"))
+        self.accounts: dict[str, Account] = {
+            r[0]: Account(*r)
+            for r in self._db.execute("SELECT key, name, hash, first_id FROM accounts")
+        }
+        self._write_limiter = trio.CapacityLimiter(1)
+        self._read_limiter = trio.CapacityLimiter(1)
+        self._send, self._receive = trio.open_memory_channel[Draft](max(1, max_pending))
+        self._submitted = 0
+        self._committed = 0
+        self._progress = trio.Event()
+        self.batches = 0  # commits so far, for the benchmark's batch_mean
+
+    @classmethod
+    def open(cls, path: str | Path, *, max_batch: int = 1024, max_pending: int = 8192) -> Store:
+        return cls(Path(path), max_batch=max_batch, max_pending=max_pending)
+
+    @property
+    def last_id(self) -> int:
+        """The newest id committed so far (0 on an empty store)."""
+        return self._next_id - 1
+
+    # ------------------------------------------------------------------ schema
+
+    def _migrate(self) -> None:
+        db = self._db
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
+        db.execute("PRAGMA synchronous = FULL")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version};"
+                f" this server knows up to {SCHEMA_VERSION}"
+            )
+        if version == 0:
+            found = db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)",
+                _TABLES,
+            ).fetchall()
+            if found:
+                raise StoreError(f"{self.path} holds tables of something else: {found}")
+        while version < SCHEMA_VERSION:
+            with self._transaction(db):
+                for statement in _statements(_MIGRATIONS[version]):
+                    db.execute(statement)
+                version += 1
+                db.execute(f"PRAGMA user_version = {version}")
+            log.info("upgraded %s to schema version %d", self.path, version)
+
+    @staticmethod
+    @contextmanager
+    def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._reader.close()
+        self._db.close()
+
+    # ------------------------------------------------------------------ writing
+
+    async def submit(self, draft: Draft) -> None:
+        """Queue a draft for the next commit; waits while too many are already waiting."""
+        self._submitted += 1  # first: drain() must count a draft that is in the channel
+        try:
+            await self._send.send(draft)
+        except BaseException:
+            self._submitted -= 1
+            raise
+
+    @property
+    def pending(self) -> int:
+        """Drafts submitted and not yet committed."""
+        return self._submitted - self._committed
+
+    async def drain(self) -> None:
+        """Wait until every draft submitted so far is committed and handed on."""
+        target = self._submitted
+        while self._committed < target:
+            await self._progress.wait()
+
+    async def stop(self) -> None:
+        """Take no more drafts; `run` commits those already queued and returns."""
+        await self._send.aclose()
+
+    async def run(
+        self, on_commit: OnCommit, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The writer: take every queued draft, commit them as one batch, hand the batch on."""
+        task_status.started()
+        receive = self._receive
+        while True:
+            try:
+                batch = [await receive.receive()]
+            except trio.EndOfChannel:
+                return
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(receive.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            stored, new_rooms = await trio.to_thread.run_sync(
+                self._commit, batch, limiter=self._write_limiter
+            )
+            self.rooms.update(new_rooms)  # here, not in the thread: the hub reads it
+            self.batches += 1
+            self._committed += len(batch)
+            progress, self._progress = self._progress, trio.Event()
+            progress.set()
+            on_commit(stored)
+
+    def _commit(self, batch: list[Draft]) -> tuple[list[Stored], dict[str, str]]:
+        """One transaction for the whole batch (runs in the worker thread)."""
+        db = self._db
+        ts = format_ts(time.time())
+        next_id = self._next_id
+        stored: list[Stored] = []
+        rows: list[tuple[object, ...]] = []
+        new_rooms: dict[str, str] = {}
+        batch_nonces: dict[tuple[str, str], Message] = {}
+        with self._transaction(db):
+            for draft in batch:
+                sender = draft.sender
+                if draft.nonce is not None:
+                    earlier = batch_nonces.get((sender.key, draft.nonce)) or self._by_nonce(
+                        sender.key, draft.nonce
+                    )
+                    if earlier is not None:
+                        stored.append(Stored(draft, earlier, duplicate=True))
+                        continue
+                if draft.room is not None:
+                    conv = room_conv(draft.room.key)
+                    message = Message(
+                        next_id, sender.spelling, draft.text, ts, room=draft.room.spelling
+                    )
+                    if draft.room.key not in self.rooms:
+                        new_rooms[draft.room.key] = draft.room.spelling
+                else:
+                    assert draft.to is not None
+                    conv = direct_conv(sender.key, draft.to.key)
+                    message = Message(
+                        next_id, sender.spelling, draft.text, ts, to=draft.to.spelling
+                    )
+                rows.append(
+                    (next_id, conv, message.room, message.to, sender.spelling, sender.key,
+                     draft.text, ts, draft.nonce)
+                )  # fmt: skip
+                if draft.nonce is not None:
+                    batch_nonces[(sender.key, draft.nonce)] = message
+                stored.append(Stored(draft, message))
+                next_id += 1
+            db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            if new_rooms:
+                db.executemany("INSERT OR IGNORE INTO rooms VALUES (?, ?)", new_rooms.items())
+        self._next_id = next_id
+        return stored, new_rooms
+
+    def _by_nonce(self, sender_key: str, nonce: str) -> Message | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM messages WHERE sender_key = ? AND nonce = ?",
+            (sender_key, nonce),
+        ).fetchone()
+        return None if row is None else _row_message(row)
+
+    async def create_account(self, account: Account) -> bool:
+        """Store a new account; False when the name has one already."""
+        created = await trio.to_thread.run_sync(
+            self._create_account, account, limiter=self._write_limiter
+        )
+        if created:
+            self.accounts[account.key] = account
+        return created
+
+    def _create_account(self, account: Account) -> bool:
+        with self._transaction(self._db):
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO accounts VALUES (?, ?, ?, ?, ?)",
+                (account.key, account.name, account.hash, account.first_id, format_ts(time.time())),
+            )
+        return cursor.rowcount == 1
+
+    # ------------------------------------------------------------------ reading
+
+    async def find_nonce(self, sender_key: str, nonce: str) -> Message | None:
+        """The message stored earlier under this sender's nonce, if any."""
+        return await trio.to_thread.run_sync(
+            self._read, self._find_nonce, (sender_key, nonce), limiter=self._read_limiter
+        )
+
+    def _find_nonce(self, db: sqlite3.Connection, args: tuple[str, str]) -> Message | None:
+        row = db.execute(
+            f"SELECT {_COLUMNS} FROM messages WHERE sender_key = ? AND nonce = ?", args
+        ).fetchone()
+        return None if row is None else _row_message(row)
+
+    async def page(
+        self, conv: str, *, after: int = 0, upto: int, limit: int = HISTORY_LIMIT
+    ) -> Page:
+        """The newest `limit` messages of a conversation with after < id <= upto, oldest first."""
+        return await trio.to_thread.run_sync(
+            self._read, self._page, (conv, after, upto, limit), limiter=self._read_limiter
+        )
+
+    def _page(self, db: sqlite3.Connection, args: tuple[str, int, int, int]) -> Page:
+        conv, after, upto, limit = args
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM messages WHERE conv = ? AND id > ? AND id <= ?"
+            " ORDER BY id DESC LIMIT ?",
+            (conv, after, upto, limit + 1),
+        ).fetchall()
+        more = len(rows) > limit
+        return Page([_row_message(r) for r in reversed(rows[:limit])], more)
+
+    def _read(self, query: Callable[[sqlite3.Connection, _A], _R], args: _A) -> _R:
+        return query(self._reader, args)
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration, so they run inside our own transaction."""
+    for statement in script.split(";"):
+        lines = [line.split("--")[0] for line in statement.splitlines()]
+        text = "\n".join(lines).strip()
+        if text:
+            yield text
+
+
+def with_re(message: Message, re: RequestId | None) -> Message:
+    return message if re is None else replace(message, re=re)
