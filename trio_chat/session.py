@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 RECEIVE_SIZE = 65536
 MAX_ERRORS = 20  # errors in a row before bye too_many_errors
 MAX_HELLOS = 5  # failed hellos before the connection is closed (password guessing)
+LAST_WORDS = 1.0  # seconds a slow consumer's last send and its bye may take
 SERVER = f"trio-chat/{__version__}"
 
 
@@ -93,6 +94,9 @@ class Session:
         )
         self._reading = trio.CancelScope()
         self._stopping = False
+        self._closed = False
+        self._sending: trio.CancelScope | None = None  # the writer's send_all in progress
+        self._hurry = False  # the peer is not reading: give the last send a short grace
         now = trio.current_time()
         self._handshake_deadline = now + self.config.handshake_timeout
         self._last_heard = now
@@ -120,8 +124,9 @@ class Session:
         Safe to call more than once and from other tasks; the first call decides.
         The writer sends what is queued, then the stream closes.
         """
-        if self.outbox.closed:
+        if self._closed:
             return
+        self._closed = True
         if bye is not None:
             self.leave_reason = leave
         if self.member is not None:
@@ -138,6 +143,9 @@ class Session:
         """The outbox is full: slow consumer. Runs mid fan-out, so the hub is left later."""
         log.info("%s: slow consumer, closing", self.peer)
         self.outbox.close(encode(Bye("slow_consumer", "you read too slowly; reconnect")))
+        self._hurry = True
+        if self._sending is not None:
+            self._sending.deadline = min(self._sending.deadline, trio.current_time() + LAST_WORDS)
         self._reading.cancel()
 
     async def _write_loop(self) -> None:
@@ -145,11 +153,15 @@ class Session:
         try:
             while (item := await outbox.take()) is not None:
                 data, frames = item
-                with trio.move_on_after(self.config.send_timeout) as timer:
+                timeout = LAST_WORDS if self._hurry else self.config.send_timeout
+                with trio.move_on_after(timeout) as sending:
+                    self._sending = sending
                     await self.stream.send_all(data)
-                if timer.cancelled_caught:
-                    log.info("%s: a send stalled for %ss, closing", self.peer, timer.deadline)
-                    break
+                self._sending = None
+                if sending.cancelled_caught:
+                    if not self._hurry:
+                        log.info("%s: a send stalled for %ss, closing", self.peer, timeout)
+                    break  # a half-sent frame: nothing more can follow it
                 outbox.sent(frames)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the peer is gone; the reader sees it too
@@ -257,10 +269,11 @@ class Session:
         self.hello_tries += 1
         try:
             await self._welcome(hello)
-        except ProtocolError:
-            if self.hello_tries >= MAX_HELLOS:
-                self.close(Bye("too_many_errors", f"{MAX_HELLOS} failed hellos"), "gone")
-            raise
+        except ProtocolError as exc:
+            if self.hello_tries < MAX_HELLOS:
+                raise
+            self._send(exc.frame())
+            self.close(Bye("too_many_errors", f"{MAX_HELLOS} failed hellos"), "gone")
 
     async def _welcome(self, hello: Hello) -> None:
         name, rid = hello.name, hello.id

@@ -25,7 +25,6 @@ _A = TypeVar("_A")
 _R = TypeVar("_R")
 
 SCHEMA_VERSION: Final = 1
-_TABLES: Final = ("messages", "rooms", "accounts")
 
 # Version 0 is an empty file; each step upgrades the schema by one version.
 _MIGRATIONS: Final[dict[int, str]] = {
@@ -137,11 +136,18 @@ class Store:
         self.max_batch = max(1, max_batch)
         try:
             self._db = _connect(path)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {path} as the history database: {exc}") from None
+        try:
             self._migrate()
             self._reader = _connect(path)
             self._reader.execute("PRAGMA query_only = 1")
         except sqlite3.Error as exc:
+            self._db.close()
             raise StoreError(f"cannot use {path} as the history database: {exc}") from None
+        except StoreError:
+            self._db.close()
+            raise
         row = self._db.execute("SELECT max(id) FROM messages").fetchone()
         self._next_id: int = (row[0] or 0) + 1
         self.rooms: dict[str, str] = dict(self._db.execute("SELECT key, name FROM rooms"))
@@ -170,23 +176,20 @@ class Store:
 
     def _migrate(self) -> None:
         db = self._db
-        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            raise sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
-        db.execute("PRAGMA synchronous = FULL")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {version};"
                 f" this server knows up to {SCHEMA_VERSION}"
             )
-        if version == 0:
-            found = db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)",
-                _TABLES,
-            ).fetchall()
+        if version == 0:  # an empty file, or somebody else's database: leave that one alone
+            found = [row[0] for row in db.execute("SELECT name FROM sqlite_master")]
             if found:
-                raise StoreError(f"{self.path} holds tables of something else: {found}")
+                raise StoreError(f"{self.path} is not a trio-chat database (it holds {found})")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
+        db.execute("PRAGMA synchronous = FULL")
         while version < SCHEMA_VERSION:
             with self._transaction(db):
                 for statement in _statements(_MIGRATIONS[version]):
@@ -286,8 +289,8 @@ class Store:
                     message = Message(
                         next_id, sender.spelling, draft.text, ts, room=draft.room.spelling
                     )
-                    if draft.room.key not in self.rooms:
-                        new_rooms[draft.room.key] = draft.room.spelling
+                    if draft.room.key not in self.rooms:  # the first spelling stays
+                        new_rooms.setdefault(draft.room.key, draft.room.spelling)
                 else:
                     assert draft.to is not None
                     conv = direct_conv(sender.key, draft.to.key)
