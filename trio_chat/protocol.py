@@ -159,6 +159,27 @@ class _NonFinite:
 NON_FINITE: Final = _NonFinite()
 
 
+class _HugeInt:
+    """Stands for an integer of more digits than any valid field holds (`invalid_field`).
+
+    Python refuses to parse integers past 4300 digits at all; shorter ones past
+    2^53 parse, and the field checks refuse them.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "HugeInt"
+
+
+HUGE_INT: Final = _HugeInt()
+_MAX_INT_DIGITS: Final = 32
+
+
+def _parse_int(digits: str) -> int | _HugeInt:
+    return int(digits) if len(digits) <= _MAX_INT_DIGITS else HUGE_INT
+
+
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
@@ -167,7 +188,9 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _decoder = json.JSONDecoder(
-    parse_constant=lambda _name: NON_FINITE, object_pairs_hook=_no_duplicate_keys
+    parse_constant=lambda _name: NON_FINITE,
+    parse_int=_parse_int,
+    object_pairs_hook=_no_duplicate_keys,
 )
 
 
@@ -478,7 +501,7 @@ def _parse_hello(obj: dict[str, Any], rid: RequestId | None) -> Hello:
     if "protocol" in obj and (type(obj["protocol"]) is not int or obj["protocol"] != 1):
         raise ProtocolError("invalid_field", "protocol: this server speaks protocol 1")
     client = obj.get("client")
-    if client is not None and (not isinstance(client, str) or _SURROGATE.search(client)):
+    if "client" in obj and (not isinstance(client, str) or _SURROGATE.search(client)):
         raise ProtocolError("invalid_field", "client must be a string")
     return Hello(name=name, password=password, client=client, id=rid)
 
@@ -778,28 +801,28 @@ class _Fields:
     def __init__(self, obj: dict[str, Any]) -> None:
         self.obj = obj
 
-    def _get(self, key: str, kinds: type | tuple[type, ...], optional: bool) -> Any:
+    def _get(self, key: str, kinds: tuple[type, ...], optional: bool) -> Any:
         value = self.obj.get(key)
         if value is None and optional:
             return None
-        if not isinstance(value, kinds) or (kinds is int and isinstance(value, bool)):
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             raise ProtocolError("bad_frame", f"{self.obj.get('type')}: bad field {key}")
         return value
 
     def text(self, key: str) -> str:
-        return self._get(key, str, False)  # type: ignore[no-any-return]
+        return self._get(key, (str,), False)  # type: ignore[no-any-return]
 
     def opt_text(self, key: str) -> str | None:
-        return self._get(key, str, True)  # type: ignore[no-any-return]
+        return self._get(key, (str,), True)  # type: ignore[no-any-return]
 
     def integer(self, key: str) -> int:
-        return self._get(key, int, False)  # type: ignore[no-any-return]
+        return self._get(key, (int,), False)  # type: ignore[no-any-return]
 
     def flag(self, key: str) -> bool:
-        return self._get(key, bool, False)  # type: ignore[no-any-return]
+        return self._get(key, (bool,), False)  # type: ignore[no-any-return]
 
     def items(self, key: str) -> list[Any]:
-        return self._get(key, list, False)  # type: ignore[no-any-return]
+        return self._get(key, (list,), False)  # type: ignore[no-any-return]
 
     def re(self) -> RequestId | None:
         return self._get("re", (str, int), True)  # type: ignore[no-any-return]
