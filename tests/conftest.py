@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+from harness import RunningServer, StartServer
 
 from trio_chat.config import Config
 from trio_chat.server import serve
-
-
-@dataclass
-class RunningServer:
-    port: int
-    config: Config
-    shutdown: trio.Event
-
-
-StartServer = Callable[..., Coroutine[Any, Any, RunningServer]]
 
 
 @pytest.fixture

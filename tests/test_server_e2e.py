@@ -9,7 +9,7 @@ import pytest
 import trio
 import trio.testing
 from chat_client import ChatClient, login
-from conftest import RunningServer, StartServer
+from harness import RunningServer, StartServer
 
 pytestmark = pytest.mark.trio
 

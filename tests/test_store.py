@@ -67,7 +67,7 @@ async def running(path: Path, **kw: int) -> AsyncIterator[tuple[Store, list[list
         async with trio.open_nursery() as nursery:
             await nursery.start(store.run, batches.append)
             yield store, batches
-            await store.stop()
+            store.stop()
     finally:
         store.close()
 
@@ -157,7 +157,7 @@ async def test_a_burst_before_the_writer_runs_is_one_batch(tmp_path: Path) -> No
             async with trio.open_nursery() as nursery:
                 await nursery.start(store.run, batches.append)
                 await store.drain()
-                await store.stop()
+                store.stop()
     finally:
         store.close()
     assert store.batches == 1
@@ -174,7 +174,7 @@ async def test_max_batch_splits_a_burst(tmp_path: Path) -> None:
             async with trio.open_nursery() as nursery:
                 await nursery.start(store.run, batches.append)
                 await store.drain()
-                await store.stop()
+                store.stop()
     finally:
         store.close()
     assert [len(b) for b in batches] == [4, 4, 2]
@@ -238,7 +238,7 @@ async def test_on_commit_sees_a_durable_batch(tmp_path: Path) -> None:
                 await store.drain()
                 await store.submit(dm(ALICE, BOB, "x"))
                 await store.drain()
-                await store.stop()
+                store.stop()
     finally:
         store.close()
     assert [i for b in seen for i in b] == [1, 2, 3, 4]
@@ -313,7 +313,7 @@ async def test_nonce_repeated_within_one_batch(tmp_path: Path) -> None:
             async with trio.open_nursery() as nursery:
                 await nursery.start(store.run, batches.append)
                 await store.drain()
-                await store.stop()
+                store.stop()
     finally:
         store.close()
     assert len(batches) == 1
@@ -593,7 +593,7 @@ async def test_stop_then_run_commits_what_was_queued_and_returns(tmp_path: Path)
         with trio.fail_after(LIMIT):
             for i in range(5):
                 await store.submit(say(ALICE, str(i)))
-            await store.stop()
+            store.stop()
             with pytest.raises(trio.ClosedResourceError):
                 await store.submit(say(ALICE, "too late"))
             assert store.pending == 5
@@ -626,7 +626,7 @@ async def test_stop_while_the_writer_runs(tmp_path: Path) -> None:
                 await trio.testing.wait_all_tasks_blocked()
                 for i in range(3):
                     await store.submit(say(BOB, f"queued {i}"))
-                await store.stop()
+                store.stop()
                 await trio.testing.wait_all_tasks_blocked()
                 assert not returned and store.pending == 4
                 store._write_limiter.release()
@@ -656,14 +656,33 @@ async def test_drain_waits_for_everything_submitted(tmp_path: Path) -> None:
                 nursery.start_soon(drainer)
                 await trio.testing.wait_all_tasks_blocked()
                 assert not drained.is_set() and store.pending == 2
-                await store.submit(say(ALICE, "three"))  # after drain() began: not waited for
+                await store.submit(say(ALICE, "three"))  # queued while draining: waited for too
                 store._write_limiter.release()
                 await drained.wait()
-                assert store._committed >= 2
-                assert [s.message.text for s in flat(batches)][:2] == ["one", "two"]
-            await store.drain()
-            assert store.pending == 0
-            assert [s.message.text for s in flat(batches)] == ["one", "two", "three"]
+                assert store.pending == 0
+                assert [s.message.text for s in flat(batches)] == ["one", "two", "three"]
+
+
+async def test_drain_does_not_wait_for_a_cancelled_submit(tmp_path: Path) -> None:
+    """A submit cancelled on its way in (a reader stopped at shutdown) is not waited for."""
+    with trio.fail_after(LIMIT):
+        store = Store.open(tmp_path / "chat.db", max_pending=1)
+        try:
+            await store.submit(say(ALICE, "one"))  # fills the queue; the writer is not running
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(store.submit, say(ALICE, "two"))  # blocks: queue full
+                await trio.testing.wait_all_tasks_blocked()
+                assert store.pending == 1  # "two" waits for room: not accepted yet
+                nursery.cancel_scope.cancel()
+            assert store.pending == 1
+            batches: list[list[Stored]] = []
+            async with trio.open_nursery() as nursery:
+                await nursery.start(store.run, batches.append)
+                await store.drain()
+                nursery.cancel_scope.cancel()
+            assert [s.message.text for s in flat(batches)] == ["one"]
+        finally:
+            store.close()
 
 
 async def test_backpressure_bounds_pending_drafts(tmp_path: Path) -> None:
@@ -683,19 +702,19 @@ async def test_backpressure_bounds_pending_drafts(tmp_path: Path) -> None:
                 nursery.start_soon(fifth)
                 await trio.testing.wait_all_tasks_blocked()
                 assert not done.is_set()
-                assert store.pending == 5  # counted as soon as submit is called
+                assert store.pending == 4  # the fifth is not accepted yet: it waits for room
 
                 # a cancelled submit is no longer counted
                 with trio.CancelScope() as scope:
                     scope.cancel()
                     await store.submit(say(BOB, "cancelled"))
-                assert store.pending == 5
+                assert store.pending == 4
 
                 await nursery.start(store.run, batches.append)
                 await done.wait()
                 await store.drain()
                 assert store.pending == 0
-                await store.stop()
+                store.stop()
     finally:
         store.close()
     assert [s.message.text for s in flat(batches)] == ["0", "1", "2", "3", "4"]

@@ -124,7 +124,7 @@ class Server:
         """Stop reading, commit what was accepted, say bye to everyone, give writers a moment."""
         for session in list(self.sessions):
             session.stop_reading()
-        await self.store.stop()
+        self.store.stop()
         await self.store.drain()
         self.hub.flush()
         bye = Bye("shutdown", "the server is shutting down")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -157,10 +158,15 @@ class Store:
         }
         self._write_limiter = trio.CapacityLimiter(1)
         self._read_limiter = trio.CapacityLimiter(1)
-        self._send, self._receive = trio.open_memory_channel[Draft](max(1, max_pending))
-        self._submitted = 0
-        self._committed = 0
-        self._progress = trio.Event()
+        self.max_pending = max(1, max_pending)
+        # Drafts waiting for the writer. Taken and counted in one synchronous step,
+        # so `pending` is exact whenever another task looks at it.
+        self._queue: deque[Draft] = deque()
+        self._committing = 0  # drafts taken from the queue whose commit is not handed on yet
+        self._stopped = False
+        self._arrived = trio.Event()  # set when the queue gains a draft or the store stops
+        self._progress = trio.Event()  # set after each batch is handed on
+        self._room = trio.Event()  # set when the writer takes a batch off the queue
         self.batches = 0  # commits so far, for the benchmark's batch_mean
 
     @classmethod
@@ -216,54 +222,60 @@ class Store:
     # ------------------------------------------------------------------ writing
 
     async def submit(self, draft: Draft) -> None:
-        """Queue a draft for the next commit; waits while too many are already waiting."""
-        self._submitted += 1  # first: drain() must count a draft that is in the channel
-        try:
-            await self._send.send(draft)
-        except BaseException:
-            self._submitted -= 1
-            raise
+        """Queue a draft for the next commit; waits while `max_pending` are already waiting.
+
+        This wait is the backpressure on commits: a reader that submits faster
+        than the disk commits is read more slowly, instead of memory growing.
+        """
+        await trio.lowlevel.checkpoint()
+        while len(self._queue) >= self.max_pending and not self._stopped:
+            await self._room.wait()
+        if self._stopped:
+            raise trio.ClosedResourceError("the store takes no more messages")
+        self._queue.append(draft)
+        self._arrived.set()
 
     @property
     def pending(self) -> int:
-        """Drafts submitted and not yet committed."""
-        return self._submitted - self._committed
+        """Drafts queued or being committed: not yet handed on."""
+        return len(self._queue) + self._committing
 
     async def drain(self) -> None:
-        """Wait until every draft submitted so far is committed and handed on."""
-        target = self._submitted
-        while self._committed < target:
+        """Wait until nothing is queued or being committed (every draft is handed on)."""
+        while self.pending:
             await self._progress.wait()
 
-    async def stop(self) -> None:
+    def stop(self) -> None:
         """Take no more drafts; `run` commits those already queued and returns."""
-        await self._send.aclose()
+        self._stopped = True
+        self._arrived.set()
+        self._room.set()  # submitters waiting for room see the stop
 
     async def run(
         self, on_commit: OnCommit, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """The writer: take every queued draft, commit them as one batch, hand the batch on."""
         task_status.started()
-        receive = self._receive
+        queue = self._queue
         while True:
-            try:
-                batch = [await receive.receive()]
-            except trio.EndOfChannel:
-                return
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(receive.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
+            while not queue:
+                if self._stopped:
+                    return
+                self._arrived = trio.Event()
+                await self._arrived.wait()
+            batch = [queue.popleft() for _ in range(min(len(queue), self.max_batch))]
+            self._committing = len(batch)
+            room, self._room = self._room, trio.Event()
+            room.set()
             stored, new_rooms = await trio.to_thread.run_sync(
                 self._commit, batch, limiter=self._write_limiter
             )
             self.rooms.update(new_rooms)  # here, not in the thread: the hub reads it
             self.batches += 1
-            self._committed += len(batch)
+            on_commit(stored)
+            self._committing = 0
             progress, self._progress = self._progress, trio.Event()
             progress.set()
-            on_commit(stored)
 
     def _commit(self, batch: list[Draft]) -> tuple[list[Stored], dict[str, str]]:
         """One transaction for the whole batch (runs in the worker thread)."""
