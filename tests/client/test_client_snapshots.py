@@ -1,0 +1,88 @@
+"""Snapshots of the client's screens, fed fixed frames (no server, no clock, no port)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from client_fakes import message
+from textual.pilot import Pilot
+
+from textual_client import connection as c
+from textual_client.app import ChatApp
+from trio_chat import protocol as p
+
+SIZE = (110, 30)
+Snap = Callable[..., bool]
+
+
+@pytest.fixture(autouse=True)
+def utc() -> Iterator[None]:
+    """Timestamps are shown in local time: make local time UTC for stable pictures."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+def offline_app() -> ChatApp:
+    return ChatApp("chat.example.org", 7878, rooms=["lobby", "rust"])
+
+
+async def fill_main_screen(pilot: Pilot[Any]) -> None:
+    """The main screen with a conversation: history, presence, a mention, a pending line."""
+    app = pilot.app
+    assert isinstance(app, ChatApp)
+    app.start_chat(p.Welcome(name="ann", account=False, server="trio-chat/0.1"), connect=False)
+    await pilot.pause()
+    main = app.main_screen
+    assert main is not None
+    app.client.connected = False
+    history = (
+        message(3661, "ritam", "morning all"),
+        message(3662, "souvik", "hi ritam\nthe new build is up: try it"),
+        message(3663, "ann", "on it"),
+    )
+    events: list[c.ClientEvent] = [
+        c.Connected(p.Welcome(name="ann", account=False, server="trio-chat/0.1"), False),
+        p.Joined("lobby", ("ann", "ritam", "souvik"), history, more=True),
+        p.Joined("rust", ("ann", "ritam"), (message(3600, "ritam", "borrowck!", "rust"),), False),
+        p.Presence("lobby", "bob", "joined", "2026-11-24T22:02:00.000Z"),
+        message(3725, "bob", "ann: did you see the release notes?"),
+        p.Presence("lobby", "ritam", "left", "2026-11-24T22:03:00.000Z", reason="quit"),
+        message(3790, "ritam", "ann, ping", "rust"),
+        message(3791, "ritam", "when you have a minute", "rust"),
+        p.Message(3792, "carol", "psst, a secret", "2026-11-24T22:03:12.000Z", to="ann"),
+    ]
+    for event in events:
+        main.handle(event)
+    main.send("reading them now")
+    await pilot.pause()
+
+
+def test_snapshot_login_screen(snap_compare: Snap) -> None:
+    assert snap_compare(offline_app(), terminal_size=SIZE)
+
+
+def test_snapshot_main_screen(snap_compare: Snap) -> None:
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=fill_main_screen)
+
+
+def test_snapshot_help_and_reconnecting(snap_compare: Snap) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await fill_main_screen(pilot)
+        app = pilot.app
+        assert isinstance(app, ChatApp) and app.main_screen is not None
+        app.main_screen.handle(c.Disconnected(c.explain_bye(p.Bye("shutdown", "")), None))
+        await pilot.press("f1")
+        await pilot.pause()
+
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=run_before)

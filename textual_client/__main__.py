@@ -1,0 +1,122 @@
+"""`python -m textual_client` / `trio-chat-client`: parse flags, check the server, run the app."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ssl
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from trio_chat import protocol as p
+
+PROG = "trio-chat-client"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="A terminal client for a trio-chat server.",
+        epilog="Start a local server first with: python -m trio_chat",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="server host [127.0.0.1]")
+    parser.add_argument("--port", type=_port, default=7878, help="server port [7878]")
+    parser.add_argument("--name", type=_name, help="log in with this name (skips typing it)")
+    parser.add_argument(
+        "--room",
+        action="append",
+        type=_room,
+        metavar="ROOM",
+        help="a room to join; repeatable [lobby]",
+    )
+    parser.add_argument("--tls", action="store_true", help="connect with TLS")
+    parser.add_argument("--cafile", type=Path, help="CA certificate(s) to trust (implies --tls)")
+    parser.add_argument(
+        "--no-check",
+        action="store_true",
+        help="start even if the server cannot be reached now (the prompt retries)",
+    )
+    return parser
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, not {port}")
+    return port
+
+
+def _name(text: str) -> str:
+    try:
+        return p.parse_name(text, "name", "name_invalid").spelling
+    except p.ProtocolError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def _room(text: str) -> str:
+    try:
+        return p.parse_name(text.lstrip("#"), "room", "room_invalid").spelling
+    except p.ProtocolError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def make_ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The TLS context the flags ask for, or None for plain TCP; raises OSError/SSLError."""
+    if not args.tls and args.cafile is None:
+        return None
+    if args.cafile is not None and not args.cafile.is_file():
+        raise FileNotFoundError(f"--cafile {args.cafile}: no such file")
+    return ssl.create_default_context(cafile=args.cafile)
+
+
+async def probe(host: str, port: int, context: ssl.SSLContext | None) -> None:
+    """Open and close one connection (a TLS handshake too), so a bad address fails here."""
+    _, writer = await asyncio.wait_for(
+        asyncio.open_connection(host, port, ssl=context, server_hostname=host if context else None),
+        10,
+    )
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        context = make_ssl_context(args)
+    except (OSError, ssl.SSLError) as exc:
+        print(f"{PROG}: TLS setup failed: {exc}", file=sys.stderr)
+        return 2
+    if not args.no_check:
+        try:
+            asyncio.run(probe(args.host, args.port, context))
+        except ssl.SSLError as exc:
+            print(f"{PROG}: TLS with {args.host}:{args.port} failed: {exc}", file=sys.stderr)
+            return 1
+        except (OSError, TimeoutError) as exc:
+            from textual_client.connection import describe_error
+
+            print(
+                f"{PROG}: cannot connect to {args.host}:{args.port}: {describe_error(exc)}\n"
+                f"(is a server running there? start one with: python -m trio_chat"
+                f" --port {args.port})",
+                file=sys.stderr,
+            )
+            return 1
+
+    from textual_client.app import ChatApp  # Textual loads slowly: only once it is needed
+
+    app = ChatApp(
+        args.host, args.port, user_name=args.name, rooms=args.room or ["lobby"], ssl_context=context
+    )
+    app.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

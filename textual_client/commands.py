@@ -1,0 +1,41 @@
+"""The slash commands: their names, their help, and splitting a typed line into one."""
+
+from __future__ import annotations
+
+from typing import Final
+
+COMMANDS: Final[dict[str, tuple[str, str]]] = {
+    "/join": ("ROOM", "join a room (it is created if new) and show it"),
+    "/part": ("[ROOM]", "leave a room (this one by default), or close a conversation"),
+    "/msg": ("NAME TEXT", "send a direct message, in a conversation of its own"),
+    "/who": ("[ROOM]", "list who is in a room"),
+    "/rooms": ("", "list the server's rooms"),
+    "/history": ("", "load older messages here (or scroll to the top)"),
+    "/quit": ("[REASON]", "leave the server and exit"),
+    "/help": ("", "show this help"),
+}
+KEYS_HELP: Final = (
+    "keys: Ctrl+N / Ctrl+P next / previous room, Alt+1..9 room by number, "
+    "PgUp / PgDn scroll, Tab completes names and commands, Up / Down recall lines, "
+    "Ctrl+R reconnect now, Ctrl+Q quit; //text sends a line starting with /"
+)
+
+
+def help_lines() -> list[str]:
+    """The text of /help, one line a command."""
+    width = max(len(f"{c} {a}") for c, (a, _) in COMMANDS.items())
+    lines = [f"{f'{c} {a}'.strip():<{width}}  {h}" for c, (a, h) in COMMANDS.items()]
+    return [*lines, KEYS_HELP]
+
+
+def parse_command(line: str) -> tuple[str, str] | None:
+    """`("/join", "lobby")` for a command line; None for text to send (`//x` sends `/x`)."""
+    if not line.startswith("/") or line.startswith("//"):
+        return None
+    head, _, rest = line.partition(" ")
+    return head.casefold(), rest.strip()
+
+
+def text_of(line: str) -> str:
+    """The text a non-command line sends: a leading `//` stands for `/`."""
+    return line[1:] if line.startswith("//") else line

@@ -1,0 +1,477 @@
+"""The main screen: room list, history pane, member list, status line and input.
+
+It turns connection events into buffer changes (buffers.py) and refreshes the
+widgets that show them, and turns typed lines into commands and messages.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, OptionList, Static
+
+from textual_client import connection as c
+from textual_client.buffers import Buffer, BufferKind, Buffers, Entry
+from textual_client.commands import COMMANDS, help_lines, parse_command, text_of
+from textual_client.widgets import ChatInput, ChatLog, MemberList, RoomList, StatusLine
+from trio_chat import protocol as p
+
+if TYPE_CHECKING:
+    from textual_client.app import ChatApp
+
+
+class MainScreen(Screen[None]):
+    """The chat itself; see the module docstring."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "cycle(1)", "Next room"),
+        Binding("ctrl+p", "cycle(-1)", "Prev room"),
+        Binding("alt+1", "goto(1)", "Room 1-9", key_display="alt+1…9"),
+        *(Binding(f"alt+{n}", f"goto({n})", show=False) for n in range(2, 10)),
+        Binding("ctrl+r", "reconnect", "Reconnect"),
+        Binding("pageup", "scroll(-1)", "Scroll", show=False),
+        Binding("pagedown", "scroll(1)", "Scroll", show=False),
+        Binding("f1", "help", "Help"),
+    ]
+
+    def __init__(self, buffers: Buffers) -> None:
+        super().__init__()
+        self.buffers = buffers
+        self.current: Buffer | None = buffers.order[0] if buffers.order else None
+        self._retry_at: float | None = None
+        self._retry_timer: Timer | None = None
+        self._who_asked: set[str] = set()
+
+    @property
+    def chat_app(self) -> ChatApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def client(self) -> c.ChatClient:
+        client: c.ChatClient = self.chat_app.client
+        return client
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="title-bar")
+        with Horizontal(id="panes"):
+            yield RoomList(id="rooms")
+            with Vertical(id="center"):
+                yield ChatLog(id="log")
+                yield StatusLine(id="status")
+                yield ChatInput(sorted(COMMANDS), placeholder="message", id="input")
+            yield MemberList(id="members")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#rooms", RoomList).border_title = "rooms"
+        chat_input = self.query_one(ChatInput)
+        chat_input.names = self.completion_names
+        chat_input.focus()
+        self.switch_to(self.current)
+        self.chat_app.start_connection()
+
+    # ------------------------------------------------------------ showing
+
+    @property
+    def log_view(self) -> ChatLog:
+        return self.query_one(ChatLog)
+
+    def switch_to(self, buf: Buffer | None) -> None:
+        """Show another buffer: its history, members and title; it is read now."""
+        self.current = buf
+        if buf is not None:
+            buf.unread = 0
+            buf.mention = False
+        self.log_view.show(buf)
+        self.refresh_rooms()
+        self.refresh_members()
+        placeholder = f"message {buf.title}" if buf else "/join a room"
+        self.query_one(ChatInput).placeholder = placeholder + "   (/help for commands)"
+
+    def refresh_rooms(self) -> None:
+        self.query_one(RoomList).show_buffers(self.buffers.order, self.current)
+
+    def refresh_members(self) -> None:
+        buf = self.current
+        members = buf.members if buf is not None and buf.kind == "room" else []
+        if buf is not None and buf.kind == "dm":
+            members = [self.buffers.me, buf.name]
+        self.query_one(MemberList).show_members(members, self.buffers.me)
+        title = "" if buf is None else buf.title
+        if buf is not None and buf.kind == "room":
+            title += f"  ·  {len(buf.members)} here" if buf.joined else "  ·  not joined"
+        elif buf is not None:
+            title += "  ·  direct conversation"
+        self.query_one("#title-bar", Static).update(title)
+
+    def changed(self, buf: Buffer, prepended: list[Entry] | None = None) -> None:
+        """A buffer got new lines: redraw it if shown, else count them as unread."""
+        if buf is self.current:
+            self.log_view.sync(prepended)
+
+    def note(self, text: str, kind: str = "info", buf: Buffer | None = None) -> None:
+        """A line for the user (help, errors, answers) in a buffer, the current one by default."""
+        target = buf or self.current
+        if target is None:
+            self.notify(text, severity="error" if kind == "error" else "information")
+            return
+        self.buffers.note(target, text, "error" if kind == "error" else "info")
+        self.changed(target)
+
+    def completion_names(self) -> list[str]:
+        buf = self.current
+        names = list(buf.members) if buf is not None else []
+        names += [b.name for b in self.buffers.order if b.kind == "dm"]
+        me = p.name_key(self.buffers.me)
+        return [n for n in names if p.name_key(n) != me]
+
+    # ------------------------------------------------------------ connection events
+
+    def handle(self, event: c.ClientEvent) -> None:
+        """Apply one event of the connection layer to the buffers and the widgets."""
+        status = self.query_one(StatusLine)
+        if isinstance(event, c.Connected):
+            self._stop_countdown()
+            who = f"{event.welcome.name}{' (account)' if event.welcome.account else ''}"
+            status.set("online", f"connected to {self.client.address} as {who}")
+            if event.resumed:
+                self.note("reconnected; catching up")
+        elif isinstance(event, c.Disconnected):
+            self._apply_disconnected(event)
+        elif isinstance(event, c.Reconnecting):
+            self._stop_countdown()
+            status.set(
+                "connecting", f"reconnecting to {self.client.address} (try {event.attempt})…"
+            )
+        elif isinstance(event, p.Message):
+            self._apply_message(event)
+        elif isinstance(event, c.Sent):
+            self._apply_sent(event)
+        elif isinstance(event, c.SayFailed):
+            self._apply_say_failed(event)
+        elif isinstance(event, p.Joined):
+            self._apply_joined(event)
+        elif isinstance(event, p.Left):
+            buf = self.buffers.find("room", event.room)
+            if buf is not None:
+                self.close_buffer(buf)
+        elif isinstance(event, p.Presence):
+            self._apply_presence(event)
+        elif isinstance(event, p.HistoryPage):
+            self._apply_history(event)
+        elif isinstance(event, p.Members):
+            self._apply_members(event)
+        elif isinstance(event, p.RoomList):
+            rooms = ", ".join(f"#{r.room} ({r.members})" for r in event.rooms) or "none yet"
+            self.note(f"rooms on the server: {rooms}")
+        elif isinstance(event, c.RequestFailed):
+            self._apply_request_failed(event)
+        elif isinstance(event, p.Bye):
+            self.note(f"the server said goodbye: {c.explain_bye(event)}", "error")
+        elif isinstance(event, p.Error):
+            self.note(f"server error: {c.explain_error(event)} ({event.code})", "error")
+        elif isinstance(event, c.BadFrame):
+            self.log.warning(f"unreadable frame from the server: {event.error}")
+
+    def _apply_disconnected(self, event: c.Disconnected) -> None:
+        status = self.query_one(StatusLine)
+        for buf in self.buffers.order:
+            buf.loading_older = False
+        if event.retry_in is None:
+            self._stop_countdown()
+            status.set("stopped", f"disconnected: {event.reason}")
+            self.note(f"disconnected: {event.reason}", "error")
+            return
+        self._retry_reason = event.reason
+        self._retry_at = time.monotonic() + event.retry_in
+        if self._retry_timer is None:
+            self._retry_timer = self.set_interval(0.5, self._show_countdown)
+        self._show_countdown()
+
+    def _show_countdown(self) -> None:
+        if self._retry_at is None:
+            return
+        left = max(0, round(self._retry_at - time.monotonic()))
+        self.query_one(StatusLine).set(
+            "waiting",
+            f"reconnecting in {left}s (Ctrl+R: now) · connection lost: {self._retry_reason}",
+        )
+
+    def _stop_countdown(self) -> None:
+        self._retry_at = None
+        if self._retry_timer is not None:
+            self._retry_timer.stop()
+            self._retry_timer = None
+
+    def _apply_message(self, message: p.Message) -> None:
+        buf = self.buffers.buffer_of(message)
+        entries = self.buffers.add_messages(buf, [message])
+        if not entries:
+            return
+        if buf is not self.current:
+            buf.unread += 1
+            buf.mention |= entries[0].mention
+            if entries[0].mention:
+                self.app.bell()
+        self.changed(buf)
+        self.refresh_rooms()
+
+    def _apply_sent(self, event: c.Sent) -> None:
+        buf = self.buffers.find_pending(event.nonce) or self.buffers.buffer_of(event.message)
+        self.buffers.take_pending(buf, event.nonce)
+        if event.new:
+            self.buffers.add_messages(self.buffers.buffer_of(event.message), [event.message])
+        self.changed(buf)
+
+    def _apply_say_failed(self, event: c.SayFailed) -> None:
+        buf = self.buffers.find_pending(event.nonce)
+        if buf is None:
+            return
+        entry = self.buffers.take_pending(buf, event.nonce)
+        if entry is not None:
+            entry.kind = "failed"
+            entry.render_cache = None
+            buf.entries.append(entry)
+        self.note(f"not sent: {c.explain_error(event.error)}", "error", buf)
+
+    def _apply_joined(self, joined: p.Joined) -> None:
+        buf = self.buffers.get("room", joined.room)
+        first = not buf.ids
+        buf.joined = True
+        buf.members = list(joined.members)
+        if first:
+            buf.more = joined.more
+        entries = self.buffers.add_messages(buf, list(joined.history))
+        if entries and not first and buf is not self.current:
+            buf.unread += len(entries)
+            buf.mention |= any(e.mention for e in entries)
+        self.changed(buf)
+        self.refresh_rooms()
+        if buf is self.current:
+            self.refresh_members()
+
+    def _apply_presence(self, presence: p.Presence) -> None:
+        buf = self.buffers.find("room", presence.room)
+        if buf is None:
+            return
+        key = p.name_key(presence.name)
+        buf.members = [m for m in buf.members if p.name_key(m) != key]
+        if presence.state == "joined":
+            buf.members.append(presence.name)
+            entry = Entry("presence", f"{presence.name} joined", sender="-->", ts=presence.ts)
+        else:
+            reason = {"part": "left", "quit": "quit", "timeout": "timed out"}.get(
+                presence.reason or "", f"left ({presence.reason})" if presence.reason else "left"
+            )
+            entry = Entry("presence", f"{presence.name} {reason}", sender="<--", ts=presence.ts)
+        buf.entries.append(entry)
+        self.changed(buf)
+        if buf is self.current:
+            self.refresh_members()
+
+    def _apply_history(self, page: p.HistoryPage) -> None:
+        if page.room is not None:
+            buf = self.buffers.get("room", page.room)
+        else:
+            buf = self.buffers.get("dm", page.with_ or "?")
+        buf.loading_older = False
+        buf.more = page.more
+        entries = self.buffers.add_messages(buf, list(page.messages), older=True)
+        if not entries:
+            self.note("no older messages", buf=buf)
+        self.changed(buf, prepended=entries)
+
+    def _apply_members(self, members: p.Members) -> None:
+        buf = self.buffers.find("room", members.room)
+        if buf is not None:
+            buf.members = list(members.members)
+            if buf is self.current:
+                self.refresh_members()
+        self.note(f"in #{members.room}: {', '.join(members.members) or 'nobody'}")
+
+    def _apply_request_failed(self, event: c.RequestFailed) -> None:
+        request, words = event.request, c.explain_error(event.error)
+        if isinstance(request, p.Join):
+            buf = self.buffers.find("room", request.room.spelling)
+            if buf is not None and not buf.ids:
+                self.close_buffer(buf)
+            self.note(f"cannot join #{request.room}: {words}", "error")
+        elif isinstance(request, p.HistoryRequest):
+            target = request.room or request.with_
+            kind: BufferKind = "room" if request.room else "dm"
+            buf = self.buffers.find(kind, target.spelling) if target else None
+            if buf is not None:
+                buf.loading_older = False
+                buf.more = False
+            self.note(f"no older messages: {words}", "error", buf)
+        else:
+            self.note(f"{request.type} failed: {words}", "error")
+
+    def close_buffer(self, buf: Buffer) -> None:
+        order = self.buffers.order
+        index = order.index(buf) if buf in order else 0
+        self.buffers.remove(buf)
+        if buf is self.current:
+            self.switch_to(order[min(index, len(order) - 1)] if order else None)
+        else:
+            self.refresh_rooms()
+
+    # ------------------------------------------------------------ typing
+
+    @on(Input.Submitted, "#input")
+    def submitted(self, event: Input.Submitted) -> None:
+        line = event.value
+        chat_input = self.query_one(ChatInput)
+        chat_input.value = ""
+        if not line.strip():
+            return
+        chat_input.remember(line)
+        command = parse_command(line)
+        if command is None:
+            self.send(text_of(line))
+        else:
+            self.run_command(*command)
+
+    def send(self, text: str, buf: Buffer | None = None) -> None:
+        """Send text to a buffer (the current one by default), shown pending until echoed."""
+        buf = buf or self.current
+        if buf is None:
+            self.note("join a room first: /join ROOM", "error")
+            return
+        if buf.kind == "room" and p.name_key(buf.name) not in self.client.rooms:
+            self.note(f"you are not in #{buf.name}: /join {buf.name}", "error", buf)
+            return
+        try:
+            if buf.kind == "room":
+                nonce = self.client.say(text, room=buf.name)
+            else:
+                nonce = self.client.say(text, to=buf.name)
+        except p.ProtocolError as exc:
+            self.note(f"not sent: {exc.message}", "error", buf)
+            return
+        self.buffers.add_pending(buf, nonce, text)
+        self.changed(buf)
+
+    def run_command(self, command: str, args: str) -> None:
+        """Carry out one of the slash commands (see commands.py)."""
+        buf = self.current
+        try:
+            if command == "/join":
+                self._join(args)
+            elif command == "/part":
+                self._part(args)
+            elif command == "/msg":
+                self._msg(args)
+            elif command == "/who":
+                room = args.lstrip("#") or (buf.name if buf and buf.kind == "room" else "")
+                if not room:
+                    self.note("usage: /who ROOM", "error")
+                elif not self.client.who(room):
+                    self.note("not connected", "error")
+            elif command == "/rooms":
+                if not self.client.list_rooms():
+                    self.note("not connected", "error")
+            elif command == "/history":
+                self.load_older(buf, explicit=True)
+            elif command == "/quit":
+                self.app.run_worker(self.chat_app.quit_chat(args or None))
+            elif command == "/help":
+                for line in help_lines():
+                    self.note(line)
+            else:
+                self.note(f"unknown command {command}: /help lists them", "error")
+        except p.ProtocolError as exc:
+            self.note(exc.message, "error")
+
+    def _join(self, args: str) -> None:
+        room = args.split()[0].lstrip("#") if args.split() else ""
+        if not room:
+            self.note("usage: /join ROOM", "error")
+            return
+        name = self.client.join(room)
+        buf = self.buffers.get("room", name.spelling)
+        if not self.client.connected:
+            self.note(f"#{name} will be joined once connected", buf=buf)
+        self.switch_to(buf)
+
+    def _part(self, args: str) -> None:
+        buf = self.current
+        if args.split():
+            buf = self.buffers.find("room", args.split()[0].lstrip("#"))
+        if buf is None:
+            self.note("usage: /part ROOM (a room you are in)", "error")
+        elif buf.kind == "dm" or not self.client.part(buf.name) or not self.client.connected:
+            self.close_buffer(buf)
+
+    def _msg(self, args: str) -> None:
+        name, _, text = args.partition(" ")
+        name = name.lstrip("@")
+        if not name:
+            self.note("usage: /msg NAME TEXT", "error")
+            return
+        spelling = p.parse_name(name, "name", "name_invalid").spelling
+        buf = self.buffers.get("dm", spelling)
+        self.switch_to(buf)
+        if text.strip():
+            self.send(text, buf)
+
+    def load_older(self, buf: Buffer | None, explicit: bool = False) -> None:
+        """Ask for the page of messages before the oldest one shown."""
+        if buf is None or buf.loading_older:
+            return
+        if not buf.more and not explicit:
+            return
+        if buf.kind == "room":
+            sent = self.client.history(room=buf.name, before=buf.oldest_id)
+        else:
+            sent = self.client.history(with_=buf.name, before=buf.oldest_id)
+        if sent:
+            buf.loading_older = True
+        else:
+            self.note("not connected", "error", buf)
+
+    @on(ChatLog.NeedOlder)
+    def need_older(self, event: ChatLog.NeedOlder) -> None:
+        self.load_older(event.buffer)
+
+    @on(OptionList.OptionSelected, "#rooms")
+    def room_clicked(self, event: OptionList.OptionSelected) -> None:
+        buf = self.buffers.by_ident.get(event.option_id or "")
+        if buf is not None and buf is not self.current:
+            self.switch_to(buf)
+        self.query_one(ChatInput).focus()
+
+    # ------------------------------------------------------------ keys
+
+    def action_cycle(self, step: int) -> None:
+        order = self.buffers.order
+        if not order:
+            return
+        index = order.index(self.current) if self.current in order else -step
+        self.switch_to(order[(index + step) % len(order)])
+
+    def action_goto(self, number: int) -> None:
+        if 1 <= number <= len(self.buffers.order):
+            self.switch_to(self.buffers.order[number - 1])
+
+    def action_reconnect(self) -> None:
+        if not self.client.connected:
+            self.client.reconnect_now()
+
+    def action_scroll(self, direction: int) -> None:
+        if direction < 0:
+            self.log_view.scroll_page_up(animate=False)
+            if self.log_view.scroll_offset.y == 0:
+                self.load_older(self.current)
+        else:
+            self.log_view.scroll_page_down(animate=False)
+
+    def action_help(self) -> None:
+        self.run_command("/help", "")

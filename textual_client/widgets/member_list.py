@@ -1,0 +1,24 @@
+"""The member list of the room shown: who is in it, the user first and highlighted."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from trio_chat.protocol import name_key
+
+
+class MemberList(OptionList, can_focus=False):
+    """Names of a room's members, sorted case-insensitively."""
+
+    def show_members(self, members: list[str], me: str) -> None:
+        mine = name_key(me)
+        names = sorted(members, key=lambda n: (name_key(n) != mine, name_key(n)))
+        options = [
+            Option(Text(n, style="bold" if name_key(n) == mine else ""), id=f"m:{name_key(n)}")
+            for n in names
+        ]
+        self.set_options(options)
+        self.highlighted = None
+        self.border_title = f"{len(names)} here" if names else ""
