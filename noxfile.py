@@ -40,3 +40,10 @@ def bench(session: nox.Session) -> None:
     """Every benchmark scenario, the README table and the plot (see benchmarks/)."""
     session.install(".", *groups("bench"))
     session.run("python", "-m", "benchmarks", "all", "--report", *session.posargs)
+
+
+@nox.session
+def confusables(session: nox.Session) -> None:
+    """Regenerate trio_chat/confusables.json from ICU's TR39 data (PyICU, ICU bundled)."""
+    session.install("icukit-pyicu")
+    session.run("python", "-m", "trio_chat.confusables", env={"PYTHONPATH": "."})

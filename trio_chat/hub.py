@@ -16,6 +16,7 @@ from typing import Protocol
 
 import trio
 
+from .confusables import LookAlikes
 from .outbox import Outbox
 from .protocol import Bye, LeaveReason, Name, Presence, RequestId, encode
 from .store import Stored, format_ts
@@ -121,6 +122,8 @@ class Hub:
     ) -> None:
         self.users: dict[str, Member] = {}  # name key -> the connection holding that name
         self.creating: set[str] = set()  # names whose account is being created
+        self._online_shapes = LookAlikes()  # skeletons of the names online
+        self._account_shapes = LookAlikes()  # skeletons of the names with an account
         self.rooms: dict[str, Room] = {}  # rooms with members online
         self.known_rooms = known_rooms if known_rooms is not None else {}  # key -> spelling
         self.last_id = last_id  # the newest message id fanned out: the join boundary
@@ -134,7 +137,16 @@ class Hub:
         """Give the member its name; returns the member that held it before, if any."""
         previous = self.users.get(member.name.key)
         self.users[member.name.key] = member
+        if previous is None:
+            self._online_shapes.add(member.name)
         return previous
+
+    def add_account(self, name: Name) -> None:
+        self._account_shapes.add(name)
+
+    def looks_taken(self, name: Name) -> bool:
+        """True when a different name online or with an account looks the same (TR39)."""
+        return self._online_shapes.clash(name) or self._account_shapes.clash(name)
 
     def online(self, name: Name) -> Member | None:
         return self.users.get(name.key)
@@ -148,6 +160,7 @@ class Hub:
             self._leave(member, room, reason)
         if self.users.get(member.name.key) is member:
             del self.users[member.name.key]
+            self._online_shapes.remove(member.name)
 
     # ------------------------------------------------------------------ rooms
 

@@ -17,7 +17,7 @@ import trio
 from .accounts import PasswordHasher
 from .config import Config
 from .hub import Hub
-from .protocol import Bye, encode
+from .protocol import Bye, Name, encode
 from .session import Services, Session
 from .store import Store
 
@@ -44,6 +44,8 @@ class Server:
         self.config = config
         self.store = store
         self.hub = Hub(known_rooms=store.rooms, last_id=store.last_id, max_batch=config.max_batch)
+        for account in store.accounts.values():
+            self.hub.add_account(Name(account.name, account.key))
         self.services = Services(config, self.hub, store, PasswordHasher(n=config.scrypt_n))
         self.tls = tls_context(config)
         self.sessions: set[Session] = set()
@@ -92,9 +94,11 @@ class Server:
 
     async def _serve(self, stream: trio.SocketStream, peer: str) -> None:
         client: trio.abc.Stream = stream
+        # one deadline for the TLS handshake and the hello together
+        deadline = trio.current_time() + self.config.handshake_timeout
         if self.tls is not None:
             tls_stream = trio.SSLStream(stream, self.tls, server_side=True)
-            with trio.move_on_after(self.config.handshake_timeout) as timer:
+            with trio.move_on_at(deadline) as timer:
                 try:
                     await tls_stream.do_handshake()
                 except trio.BrokenResourceError as exc:
@@ -106,7 +110,7 @@ class Server:
                 await trio.aclose_forcefully(stream)
                 return
             client = tls_stream
-        session = Session(client, peer, self.services)
+        session = Session(client, peer, self.services, handshake_deadline=deadline)
         self.sessions.add(session)
         try:
             await session.run()

@@ -73,7 +73,14 @@ class Services:
 class Session:
     """Serves one client connection from its first byte to its close."""
 
-    def __init__(self, stream: trio.abc.Stream, peer: str, services: Services) -> None:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        peer: str,
+        services: Services,
+        *,
+        handshake_deadline: float | None = None,
+    ) -> None:
         self.stream = stream
         self.peer = peer
         self.services = services
@@ -98,7 +105,9 @@ class Session:
         self._sending: trio.CancelScope | None = None  # the writer's send_all in progress
         self._hurry = False  # the peer is not reading: give the last send a short grace
         now = trio.current_time()
-        self._handshake_deadline = now + self.config.handshake_timeout
+        if handshake_deadline is None:
+            handshake_deadline = now + self.config.handshake_timeout
+        self._handshake_deadline = handshake_deadline  # for the hello (and TLS before it)
         self._last_heard = now
         self._pinged = False
 
@@ -286,8 +295,8 @@ class Session:
             name = Name(account.name, account.key)
         elif hello.password is not None:
             account = await self._create_account(name, hello.password, rid)
-        elif self.hub.online(name) is not None:
-            raise ProtocolError("name_taken", "that name is online", rid)
+        else:
+            self._check_free(name, rid)
         if self.outbox.closed:
             return  # closed (a timeout, say) while the password was checked
         self.account = account
@@ -300,8 +309,7 @@ class Session:
 
     async def _create_account(self, name: Name, password: str, rid: RequestId | None) -> Account:
         hub = self.hub
-        if hub.online(name) is not None or name.key in hub.creating:
-            raise ProtocolError("name_taken", "that name is online", rid)
+        self._check_free(name, rid)
         hub.creating.add(name.key)
         try:
             digest = await self.services.hasher.hash(password)
@@ -310,7 +318,16 @@ class Session:
                 raise ProtocolError("auth_failed", "that name has an account", rid)
         finally:
             hub.creating.discard(name.key)
+        hub.add_account(name)
         return account
+
+    def _check_free(self, name: Name, rid: RequestId | None) -> None:
+        """A name without an account may be taken unless it, or a look-alike, is in use."""
+        hub = self.hub
+        if hub.online(name) is not None or name.key in hub.creating:
+            raise ProtocolError("name_taken", "that name is online", rid)
+        if hub.looks_taken(name):
+            raise ProtocolError("name_taken", "that name looks like a name in use", rid)
 
     async def _join(self, join: Join) -> None:
         assert self.member is not None
