@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="A terminal client for a trio-chat server.",
-        epilog="Start a local server first with: python -m trio_chat",
+        epilog="With --serve it starts a local server too; otherwise start one with:"
+        " python -m trio_chat",
     )
     parser.add_argument("--host", default="127.0.0.1", help="server host [127.0.0.1]")
     parser.add_argument("--port", type=_port, default=7878, help="server port [7878]")
@@ -33,6 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tls", action="store_true", help="connect with TLS")
     parser.add_argument("--cafile", type=Path, help="CA certificate(s) to trust (implies --tls)")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="also start a local server on --port, with its history in --db (stopped on exit)",
+    )
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=Path("trio_chat.db"),
+        help="with --serve: the server's history file [trio_chat.db]; its log goes beside it",
+    )
     parser.add_argument(
         "--no-check",
         action="store_true",
@@ -87,6 +99,23 @@ async def probe(host: str, port: int, context: ssl.SSLContext | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.serve:
+        return run(args)
+    from textual_client.local_server import LocalServer, LocalServerError
+
+    log = args.db.with_suffix(".log")
+    try:
+        with LocalServer(args.port, args.db, log) as server:
+            print(f"{PROG}: started a server on 127.0.0.1:{server.port} (log: {log})")
+            args.host, args.port = "127.0.0.1", server.port
+            return run(args)
+    except LocalServerError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the server can be reached, then run the app against it."""
     try:
         context = make_ssl_context(args)
     except (OSError, ssl.SSLError) as exc:
