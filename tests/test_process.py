@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -58,11 +59,12 @@ class ServerProcess:
             self.proc.kill()
 
 
-async def all_history(port: int, room: str) -> list[dict[str, object]]:
+async def all_history(port: int, room: str) -> list[dict[str, Any]]:
     """Every message of a room, paging back from the newest."""
     reader = await login(port, "Auditor")
     joined = await reader.join(room, limit=500)
-    messages, more = joined["history"], joined["more"]
+    messages: list[dict[str, Any]] = joined["history"]
+    more = joined["more"]
     while more:
         await reader.send(type="history", room=room, before=messages[0]["id"], limit=500)
         page = await reader.expect("history")
@@ -120,7 +122,9 @@ async def test_kill_9_under_load_loses_nothing_anyone_saw(tmp_path: Path) -> Non
             assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     server = await ServerProcess(db).start()
     try:
-        history = {m["id"]: m["text"] for m in await all_history(server.port, "lobby")}
+        history: dict[int, str] = {
+            m["id"]: m["text"] for m in await all_history(server.port, "lobby")
+        }
     finally:
         server.kill()
     missing = {i: t for i, t in seen.items() if history.get(i) != t}

@@ -11,6 +11,8 @@ import trio.testing
 from chat_client import ChatClient, login
 from harness import RunningServer, StartServer
 
+from trio_chat.hub import Hub
+
 pytestmark = pytest.mark.trio
 
 
@@ -455,3 +457,38 @@ async def test_a_failing_connection_stays_alone(server: RunningServer) -> None:
     await rude.send_raw(b'{"type":"hello","name":')  # half a frame, then gone
     await rude.aclose()
     assert (await a.say("lobby", "alive"))["text"] == "alive"
+
+
+async def test_an_error_in_one_session_ends_that_connection_alone(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug hit by one connection is logged with its peer and costs only that connection."""
+    a = await login(server.port, "Souvik", "lobby")
+    victim = await login(server.port, "Ritam", "lobby")
+
+    def broken(self: object) -> list[tuple[str, int]]:
+        raise RuntimeError("a bug in rooms")
+
+    monkeypatch.setattr(Hub, "room_list", broken)
+    await victim.send(type="rooms")
+    assert await victim.closed()
+    assert (await a.expect("presence", name="Ritam", state="left"))["reason"] == "gone"
+    assert (await a.say("lobby", "still serving"))["text"] == "still serving"
+    failures = [r for r in caplog.records if "connection failed" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is not None
+    assert failures[0].getMessage().startswith("127.0.0.1:")
+
+
+async def test_two_logins_creating_one_account_at_once(server: RunningServer) -> None:
+    """Exactly one creates the account; the other is refused."""
+    clients = [await ChatClient.connect(server.port) for _ in range(2)]
+    for client, password in zip(clients, ["first password", "second password"], strict=True):
+        await client.send(type="hello", name="Newcomer", password=password)
+    answers = [await client.recv() for client in clients]
+    kinds = sorted(a["type"] if a["type"] == "welcome" else a["code"] for a in answers)
+    assert kinds in (["auth_failed", "welcome"], ["name_taken", "welcome"])
+    winner = clients[[a["type"] for a in answers].index("welcome")]
+    await winner.aclose()
+    again = await ChatClient.connect(server.port)
+    password = ["first password", "second password"][clients.index(winner)]
+    assert (await again.hello("newcomer", password=password))["account"] is True

@@ -33,9 +33,9 @@ class Cert:
 def _make_cert(directory: Path) -> Cert:
     certfile, keyfile = directory / "cert.pem", directory / "key.pem"
     try:
-        import trustme  # type: ignore[import-not-found]
+        import trustme
     except ImportError:
-        trustme = None
+        trustme = None  # type: ignore[assignment]
     if trustme is not None:
         ca = trustme.CA()
         issued = ca.issue_cert("127.0.0.1", "localhost")

@@ -12,11 +12,14 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar, overload
 
 import pytest
 import pytest_asyncio
 
 from trio_chat import protocol as p
+
+_F = TypeVar("_F", bound=p.ClientFrame)
 
 
 @dataclass
@@ -25,9 +28,13 @@ class FakePeer:
 
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
-    conn: p.Connection = field(default_factory=lambda: p.Connection(p.Role.SERVER))
+    conn: p.Connection[p.ClientFrame] = field(default_factory=lambda: p.Connection(p.Role.SERVER))
 
-    async def expect(self, kind: type[p.ClientFrame] | None = None, wait: float = 5.0) -> p.Frame:
+    @overload
+    async def expect(self, kind: type[_F], wait: float = 5.0) -> _F: ...
+    @overload
+    async def expect(self, kind: None = None, wait: float = 5.0) -> p.ClientFrame: ...
+    async def expect(self, kind: type[Any] | None = None, wait: float = 5.0) -> p.ClientFrame:
         """The client's next frame (of type `kind`, skipping pings and pongs otherwise)."""
         async with asyncio.timeout(wait):
             while True:
