@@ -226,8 +226,10 @@ class Store:
 
         This wait is the backpressure on commits: a reader that submits faster
         than the disk commits is read more slowly, instead of memory growing.
+        It yields only to wait for room: a reader handing on a chunk of frames
+        pays no task switch per message (it is still cancellable here).
         """
-        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.checkpoint_if_cancelled()
         while len(self._queue) >= self.max_pending and not self._stopped:
             await self._room.wait()
         if self._stopped:
