@@ -118,6 +118,7 @@ class RealServer:
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    flags: tuple[str, ...] = ()  # more of the server's flags (TLS, say)
 
     @property
     def log_path(self) -> Path:
@@ -126,7 +127,7 @@ class RealServer:
     def start(self, wait: float = 20.0) -> None:
         self.starts += 1
         args = [sys.executable, "-m", "trio_chat", "--host", "127.0.0.1"]
-        args += ["--port", str(self.port), "--db", str(self.db), "--flood-rate", "0"]
+        args += ["--port", str(self.port), "--db", str(self.db), "--flood-rate", "0", *self.flags]
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(args, stderr=log, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + wait
