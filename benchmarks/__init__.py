@@ -1,0 +1,1 @@
+"""Benchmarks of trio-chat against a bare relay and IRC servers (issue 5)."""

@@ -1,0 +1,78 @@
+"""The `store` scenario: trio_chat.store alone, from many concurrent trio tasks.
+
+Every task submits its share of drafts to one room; the writer commits them in
+batches (WAL, synchronous=FULL). The clock runs from the first submit to the moment
+the last batch has been committed and handed to `on_commit`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from trio_chat.protocol import Name
+from trio_chat.store import Draft, Store, Stored
+
+
+async def _bench(path: Path, messages: int, tasks: int) -> dict[str, Any]:
+    store = Store.open(path)
+    committed = 0
+    batches = 0
+    largest = 0
+    last_id = 0
+    in_order = True
+    done = trio.Event()
+
+    def on_commit(batch: list[Stored]) -> None:
+        nonlocal committed, batches, largest, last_id, in_order
+        committed += len(batch)
+        batches += 1
+        largest = max(largest, len(batch))
+        for stored in batch:
+            if stored.message.id <= last_id:
+                in_order = False
+            last_id = stored.message.id
+        if committed >= messages:
+            done.set()
+
+    room = Name("bench", "bench")
+    senders = [Name(f"b{n}", f"b{n}") for n in range(tasks)]
+
+    async def producer(n: int, count: int) -> None:
+        for seq in range(count):
+            await store.submit(Draft(sender=senders[n], text=f"k{n}.{seq}", room=room))
+
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(store.run, on_commit)
+            start = time.perf_counter()
+            async with trio.open_nursery() as producers:
+                for n in range(tasks):
+                    share = messages * (n + 1) // tasks - messages * n // tasks
+                    producers.start_soon(producer, n, share)
+            await done.wait()
+            seconds = time.perf_counter() - start
+            nursery.cancel_scope.cancel()  # every draft is committed: end the idle writer
+    finally:
+        store.close()
+    return {
+        "messages": committed,
+        "commits_per_s": round(committed / seconds),
+        "batch_mean": round(committed / batches, 1),
+        "transactions": batches,
+        "transactions_per_s": round(batches / seconds, 1),
+        "batch_max": largest,
+        "tasks": tasks,
+        "seconds": round(seconds, 3),
+        "ids_increasing": in_order,
+        "synchronous": "FULL",
+    }
+
+
+def run_store(path: Path, messages: int, tasks: int) -> dict[str, Any]:
+    """Run the store benchmark on a fresh database at `path`."""
+    result: dict[str, Any] = trio.run(_bench, path, messages, tasks)
+    return result
