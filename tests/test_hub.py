@@ -299,13 +299,28 @@ async def test_claim_returns_the_previous_holder() -> None:
     assert hub.online(name("SOUVIK")) is new
 
 
-async def test_run_fans_out_presence_soon() -> None:
-    hub = Hub()
-    a, b = member("a"), member("b")
+async def test_run_gathers_a_burst_of_presence_into_one_item(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    hub = Hub(presence_delay=0.02)
+    a = member("a")
+    joined(hub, a, "lobby")
     async with trio.open_nursery() as nursery:
         await nursery.start(hub.run)
-        joined(hub, a, "lobby")
-        joined(hub, b, "lobby")
-        await trio.testing.wait_all_tasks_blocked()
-        assert [f["name"] for f in frames(a)] == ["b"]
+        for n in range(5):
+            joined(hub, member(f"m{n}"), "lobby")
+            await trio.sleep(0.001)  # joins spread over a few milliseconds
+        assert frames(a) == []
+        await trio.sleep(0.05)
+        assert items(a) == 1
+        assert [f["name"] for f in frames(a)] == [f"m{n}" for n in range(5)]
         nursery.cancel_scope.cancel()
+
+
+async def test_a_message_sends_the_presence_before_it_at_once() -> None:
+    hub, make = Hub(presence_delay=10.0), Batches()
+    a, b = member("a"), member("b")
+    joined(hub, a, "lobby")
+    joined(hub, b, "lobby")  # presence pending for a, not yet flushed
+    hub.publish([make.room(b, "lobby", "hi")])
+    assert [f["type"] for f in frames(a)] == ["presence", "message"]

@@ -27,6 +27,7 @@ class Config:
     max_pending: int = 8192  # messages waiting for a commit before readers are slowed
     scrypt_n: int = OWASP_N
     shutdown_grace: float = 5.0  # time given to the last writes at shutdown
+    presence_delay: float = 0.02  # presence is gathered this long and fanned out per batch
 
     @property
     def max_batch(self) -> int:

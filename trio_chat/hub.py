@@ -118,7 +118,12 @@ class Hub:
     """Who is online, who is in which room, and the way every frame reaches them."""
 
     def __init__(
-        self, *, known_rooms: dict[str, str] | None = None, last_id: int = 0, max_batch: int = 256
+        self,
+        *,
+        known_rooms: dict[str, str] | None = None,
+        last_id: int = 0,
+        max_batch: int = 256,
+        presence_delay: float = 0.0,
     ) -> None:
         self.users: dict[str, Member] = {}  # name key -> the connection holding that name
         self.creating: set[str] = set()  # names whose account is being created
@@ -128,6 +133,7 @@ class Hub:
         self.known_rooms = known_rooms if known_rooms is not None else {}  # key -> spelling
         self.last_id = last_id  # the newest message id fanned out: the join boundary
         self.max_batch = max(1, max_batch)  # frames a room gathers before it must flush
+        self.presence_delay = presence_delay  # how long presence waits to be batched
         self._dirty: dict[Room, None] = {}
         self._flush_soon = trio.Event()
 
@@ -251,10 +257,18 @@ class Hub:
             room.flush()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Fan out presence soon after it happens, gathering what one scheduling round made."""
+        """Fan out presence shortly after it happens, a burst of it as one item per member.
+
+        A storm of N joins into a room costs N^2/2 presence frames; waiting
+        `presence_delay` first turns them into a few items per member instead
+        of one per join. A committed message flushes its room at once, and
+        the presence pending there goes out before it, so order is kept.
+        """
         task_status.started()
         while True:
             await self._flush_soon.wait()
+            if self.presence_delay > 0:
+                await trio.sleep(self.presence_delay)
             self._flush_soon = trio.Event()
             self.flush()
 

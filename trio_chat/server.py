@@ -43,7 +43,12 @@ class Server:
     def __init__(self, config: Config, store: Store) -> None:
         self.config = config
         self.store = store
-        self.hub = Hub(known_rooms=store.rooms, last_id=store.last_id, max_batch=config.max_batch)
+        self.hub = Hub(
+            known_rooms=store.rooms,
+            last_id=store.last_id,
+            max_batch=config.max_batch,
+            presence_delay=config.presence_delay,
+        )
         for account in store.accounts.values():
             self.hub.add_account(Name(account.name, account.key))
         self.services = Services(config, self.hub, store, PasswordHasher(n=config.scrypt_n))
