@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, NamedTuple, TypeVar
 
 import trio
 
@@ -75,11 +75,11 @@ def direct_conv(key_a: str, key_b: str) -> str:
     return f"@{first} {second}"
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Draft:
+class Draft(NamedTuple):
     """A message accepted from a client, waiting for its commit.
 
     `origin` is whoever sent it (the hub's member), handed back untouched.
+    A NamedTuple, not a frozen dataclass: one is made per message on the hot path.
     """
 
     sender: Name
@@ -91,8 +91,7 @@ class Draft:
     origin: object = None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Stored:
+class Stored(NamedTuple):
     """A draft after its commit: the message as stored (the earlier one for a repeated nonce)."""
 
     draft: Draft
@@ -288,35 +287,36 @@ class Store:
         rows: list[tuple[object, ...]] = []
         new_rooms: dict[str, str] = {}
         batch_nonces: dict[tuple[str, str], Message] = {}
+        convs: dict[str, str] = {}  # room key -> conv, once per batch
         with self._transaction(db):
             for draft in batch:
-                sender = draft.sender
-                if draft.nonce is not None:
-                    earlier = batch_nonces.get((sender.key, draft.nonce)) or self._by_nonce(
-                        sender.key, draft.nonce
+                sender, text, room, to, nonce = draft[:5]
+                if nonce is not None:
+                    earlier = batch_nonces.get((sender.key, nonce)) or self._by_nonce(
+                        sender.key, nonce
                     )
                     if earlier is not None:
-                        stored.append(Stored(draft, earlier, duplicate=True))
+                        stored.append(Stored(draft, earlier, True))
                         continue
-                if draft.room is not None:
-                    conv = room_conv(draft.room.key)
-                    message = Message(
-                        next_id, sender.spelling, draft.text, ts, room=draft.room.spelling
-                    )
-                    if draft.room.key not in self.rooms:  # the first spelling stays
-                        new_rooms.setdefault(draft.room.key, draft.room.spelling)
+                if room is not None:
+                    conv = convs.get(room.key) or convs.setdefault(room.key, room_conv(room.key))
+                    message = Message(next_id, sender.spelling, text, ts, room.spelling)
+                    rows.append(
+                        (next_id, conv, room.spelling, None, sender.spelling, sender.key,
+                         text, ts, nonce)
+                    )  # fmt: skip
+                    if room.key not in self.rooms:  # the first spelling stays
+                        new_rooms.setdefault(room.key, room.spelling)
                 else:
-                    assert draft.to is not None
-                    conv = direct_conv(sender.key, draft.to.key)
-                    message = Message(
-                        next_id, sender.spelling, draft.text, ts, to=draft.to.spelling
-                    )
-                rows.append(
-                    (next_id, conv, message.room, message.to, sender.spelling, sender.key,
-                     draft.text, ts, draft.nonce)
-                )  # fmt: skip
-                if draft.nonce is not None:
-                    batch_nonces[(sender.key, draft.nonce)] = message
+                    assert to is not None
+                    conv = direct_conv(sender.key, to.key)
+                    message = Message(next_id, sender.spelling, text, ts, to=to.spelling)
+                    rows.append(
+                        (next_id, conv, None, to.spelling, sender.spelling, sender.key,
+                         text, ts, nonce)
+                    )  # fmt: skip
+                if nonce is not None:
+                    batch_nonces[(sender.key, nonce)] = message
                 stored.append(Stored(draft, message))
                 next_id += 1
             db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
