@@ -102,7 +102,7 @@ class Session:
         self._reading = trio.CancelScope()
         self._stopping = False
         self._closed = False
-        self._sending: trio.CancelScope | None = None  # the writer's send_all in progress
+        self._sending: trio.CancelScope | None = None  # the writer's scope: its deadline
         self._hurry = False  # the peer is not reading: give the last send a short grace
         now = trio.current_time()
         if handshake_deadline is None:
@@ -153,83 +153,99 @@ class Session:
         log.info("%s: slow consumer, closing", self.peer)
         self.outbox.close(encode(Bye("slow_consumer", "you read too slowly; reconnect")))
         self._hurry = True
-        if self._sending is not None:
+        if self._sending is not None:  # whatever is being sent, and the bye, get LAST_WORDS
             self._sending.deadline = min(self._sending.deadline, trio.current_time() + LAST_WORDS)
         self._reading.cancel()
 
     async def _write_loop(self) -> None:
+        """Send whatever the outbox holds, one send_all at a time, each within a deadline."""
         outbox = self.outbox
-        try:
-            while (item := await outbox.take()) is not None:
-                data, frames = item
-                timeout = LAST_WORDS if self._hurry else self.config.send_timeout
-                with trio.move_on_after(timeout) as sending:
-                    self._sending = sending
+        # One scope for every send: its deadline is set around each send_all
+        # (cheaper than a new scope per send); when it passes, writing stops.
+        with trio.CancelScope() as sending:
+            self._sending = sending
+            try:
+                while (item := await outbox.take()) is not None:
+                    data, frames = item
+                    timeout = LAST_WORDS if self._hurry else self.config.send_timeout
+                    sending.deadline = min(sending.deadline, trio.current_time() + timeout)
                     await self.stream.send_all(data)
-                self._sending = None
-                if sending.cancelled_caught:
                     if not self._hurry:
-                        log.info("%s: a send stalled for %ss, closing", self.peer, timeout)
-                    break  # a half-sent frame: nothing more can follow it
-                outbox.sent(frames)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the peer is gone; the reader sees it too
+                        sending.deadline = math.inf
+                    outbox.sent(frames)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the peer is gone; the reader sees it too
+        if sending.cancelled_caught and not self._hurry:
+            log.info("%s: a send stalled for %ss, closing", self.peer, self.config.send_timeout)
         self.close()
 
     # ------------------------------------------------------------------ reading
 
     async def _read_loop(self) -> None:
-        conn = self.conn
+        """Read until the peer goes; one pass per timeout (a ping, then maybe a bye)."""
         while True:
-            data = await self._receive()
-            if not data:
+            # One scope for many receives: moving its deadline is far cheaper than
+            # entering a new scope per receive (a scope is entered once, and a
+            # timeout cancels it for good, hence a new one per pass).
+            with trio.CancelScope() as timer:
+                while True:
+                    timer.deadline = self._deadline()
+                    try:
+                        data = await self.stream.receive_some(RECEIVE_SIZE)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        return
+                    timer.deadline = math.inf  # handling frames may wait: not idle time
+                    if not data:
+                        return
+                    self._last_heard = trio.current_time()
+                    self._pinged = False
+                    await self._handle(data)
+            if not self._timed_out():
                 return
-            conn.receive_data(data)
-            while True:
-                try:
-                    frame = conn.next_event()
-                except ProtocolError as exc:
-                    if self.bucket is not None:
-                        await self.bucket.take()
-                    self._fault(exc)
-                    continue
-                if frame is NEED_DATA:
-                    break
+
+    def _deadline(self) -> float:
+        """When the peer has been silent too long: no hello yet, no frame, or no pong."""
+        if self.member is None:
+            return self._handshake_deadline
+        idle = self.config.idle_timeout
+        if self._pinged:
+            return self._last_heard + idle * 1.5
+        return self._last_heard + idle
+
+    def _timed_out(self) -> bool:
+        """The peer was silent past its deadline: ping it (True), or say bye (False)."""
+        if self.member is None:
+            self.close(Bye("timeout", "no hello in time"), "timeout")
+            return False
+        if self._pinged:
+            self.close(Bye("timeout", "no answer to ping"), "timeout")
+            return False
+        self._pinged = True
+        self._send(Ping())
+        return True
+
+    async def _handle(self, data: bytes | bytearray) -> None:
+        """Answer every complete frame in `data`, in order."""
+        conn = self.conn
+        conn.receive_data(data)
+        while True:
+            try:
+                frame = conn.next_event()
+            except ProtocolError as exc:
                 if self.bucket is not None:
                     await self.bucket.take()
-                try:
-                    await self._dispatch(frame)
-                except ProtocolError as exc:
-                    self._fault(exc)
-                else:
-                    self.errors = 0
-
-    async def _receive(self) -> bytes | bytearray:
-        """The next bytes from the peer; b"" when it is gone or timed out (then closed)."""
-        idle = self.config.idle_timeout
-        while True:
-            if self.member is None:
-                deadline = self._handshake_deadline
-            elif self._pinged:
-                deadline = self._last_heard + idle * 1.5
+                self._fault(exc)
+                continue
+            if frame is NEED_DATA:
+                return
+            if self.bucket is not None:
+                await self.bucket.take()
+            try:
+                await self._dispatch(frame)
+            except ProtocolError as exc:
+                self._fault(exc)
             else:
-                deadline = self._last_heard + idle if idle > 0 else math.inf
-            with trio.move_on_at(deadline):
-                try:
-                    data = await self.stream.receive_some(RECEIVE_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    return b""
-                self._last_heard = trio.current_time()
-                self._pinged = False
-                return data
-            if self.member is None:
-                self.close(Bye("timeout", "no hello in time"), "timeout")
-                return b""
-            if self._pinged:
-                self.close(Bye("timeout", "no answer to ping"), "timeout")
-                return b""
-            self._pinged = True
-            self._send(Ping())
+                self.errors = 0
 
     def _fault(self, exc: ProtocolError) -> None:
         self.errors += 1
