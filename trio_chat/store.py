@@ -7,6 +7,7 @@ here, in commit order, and a batch is handed on only once it is durable.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import sys
@@ -15,7 +16,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from itertools import chain
 from pathlib import Path
 from typing import Final, NamedTuple, TypeVar
 
@@ -295,51 +295,82 @@ class Store:
             progress.set()
 
     def _commit(self, batch: list[Draft]) -> tuple[list[Stored], dict[str, str]]:
-        """One transaction for the whole batch (runs in the worker thread)."""
-        db = self._db
+        """Store the whole batch in one statement (runs in the worker thread).
+
+        Ids are given here, in order. A repeated nonce is skipped by the unique
+        index; its id is then simply not used (ids may skip) and the sender gets
+        the message stored the first time.
+        """
         ts = format_ts(time.time())
         next_id = self._next_id
         stored: list[Stored] = []
         rows: list[tuple[object, ...]] = []
         new_rooms: dict[str, str] = {}
         batch_nonces: dict[tuple[str, str], Message] = {}
+        nonced: list[int] = []  # where in `stored` the first use of each nonce is
         convs: dict[str, str] = {}  # room key -> conv, once per batch
-        with self._transaction(db):
-            for draft in batch:
-                sender, text, room, to, nonce = draft[:5]
-                if nonce is not None:
-                    earlier = batch_nonces.get((sender.key, nonce)) or self._by_nonce(
-                        sender.key, nonce
-                    )
-                    if earlier is not None:
-                        stored.append(Stored(draft, earlier, True))
-                        continue
-                if room is not None:
-                    conv = convs.get(room.key) or convs.setdefault(room.key, room_conv(room.key))
-                    message = Message(next_id, sender.spelling, text, ts, room.spelling)
-                    rows.append(
-                        (next_id, conv, room.spelling, None, sender.spelling, sender.key,
-                         text, ts, nonce)
-                    )  # fmt: skip
-                    if room.key not in self.rooms:  # the first spelling stays
-                        new_rooms.setdefault(room.key, room.spelling)
-                else:
-                    assert to is not None
-                    conv = direct_conv(sender.key, to.key)
-                    message = Message(next_id, sender.spelling, text, ts, to=to.spelling)
-                    rows.append(
-                        (next_id, conv, None, to.spelling, sender.spelling, sender.key,
-                         text, ts, nonce)
-                    )  # fmt: skip
-                if nonce is not None:
-                    batch_nonces[(sender.key, nonce)] = message
-                stored.append(Stored(draft, message))
-                next_id += 1
-            _insert_messages(db, rows)
-            if new_rooms:
-                db.executemany("INSERT OR IGNORE INTO rooms VALUES (?, ?)", new_rooms.items())
+        for draft in batch:
+            sender, text, room, to, nonce = draft[:5]
+            if nonce is not None:
+                earlier = batch_nonces.get((sender.key, nonce))
+                if earlier is not None:
+                    stored.append(Stored(draft, earlier, True))
+                    continue
+            if room is not None:
+                conv = convs.get(room.key) or convs.setdefault(room.key, room_conv(room.key))
+                message = Message(next_id, sender.spelling, text, ts, room.spelling)
+                rows.append(
+                    (next_id, conv, room.spelling, None, sender.spelling, sender.key,
+                     text, ts, nonce)
+                )  # fmt: skip
+                if room.key not in self.rooms:  # the first spelling stays
+                    new_rooms.setdefault(room.key, room.spelling)
+            else:
+                assert to is not None
+                conv = direct_conv(sender.key, to.key)
+                message = Message(next_id, sender.spelling, text, ts, to=to.spelling)
+                rows.append(
+                    (next_id, conv, None, to.spelling, sender.spelling, sender.key,
+                     text, ts, nonce)
+                )  # fmt: skip
+            if nonce is not None:
+                batch_nonces[(sender.key, nonce)] = message
+                nonced.append(len(stored))
+            stored.append(Stored(draft, message))
+            next_id += 1
+        inserted = self._insert(rows, new_rooms)
+        if inserted < len(rows):
+            self._answer_repeats(stored, nonced)
         self._next_id = next_id
         return stored, new_rooms
+
+    def _insert(self, rows: list[tuple[object, ...]], new_rooms: dict[str, str]) -> int:
+        """Insert and commit; how many rows went in (the rest repeated a stored nonce).
+
+        The rows travel as one JSON array into one INSERT: a single SQLite step,
+        so the thread gives up the GIL once for the whole batch (and its fsync).
+        """
+        db = self._db
+        payload = (json.dumps(rows, ensure_ascii=False),)
+        if not new_rooms:  # one statement is its own transaction
+            return int(db.execute(_INSERT_ROWS, payload).rowcount)
+        with self._transaction(db):
+            inserted = int(db.execute(_INSERT_ROWS, payload).rowcount)
+            db.executemany("INSERT OR IGNORE INTO rooms VALUES (?, ?)", new_rooms.items())
+        return inserted
+
+    def _answer_repeats(self, stored: list[Stored], nonced: list[int]) -> None:
+        """Point every draft whose nonce was stored before at the message stored then."""
+        replaced: dict[int, Message] = {}
+        for index in nonced:
+            draft, message, _ = stored[index]
+            assert draft.nonce is not None
+            earlier = self._by_nonce(draft.sender.key, draft.nonce)
+            if earlier is not None and earlier.id != message.id:
+                replaced[message.id] = earlier
+        for index, (draft, message, _) in enumerate(stored):
+            if message.id in replaced:
+                stored[index] = Stored(draft, replaced[message.id], True)
 
     def _by_nonce(self, sender_key: str, nonce: str) -> Message | None:
         row = self._db.execute(
@@ -401,28 +432,13 @@ class Store:
         return query(self._reader, args)
 
 
-# Rows per INSERT statement: a batch goes in as a few multi-row statements, largest first.
-_CHUNKS: Final = (256, 64, 16, 4, 1)
-_INSERT: Final = {
-    size: "INSERT INTO messages VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * size)
-    for size in _CHUNKS
-}
-
-
-def _insert_messages(db: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
-    """Insert rows with as few statements as it takes.
-
-    sqlite3 releases the GIL around every step and must win it back after:
-    executemany steps once per row, and while the event loop keeps the GIL
-    busy each win-back can wait out a switch interval (a convoy that took
-    commits from 250k rows/s to a few hundred). One step per chunk avoids it.
-    """
-    start = 0
-    for size in _CHUNKS:
-        statement = _INSERT[size]
-        while len(rows) - start >= size:
-            db.execute(statement, list(chain.from_iterable(rows[start : start + size])))
-            start += size
+# A batch as one JSON array of rows; ON CONFLICT skips a repeated (sender, nonce).
+# (The SELECT needs its WHERE for SQLite to parse the upsert clause.)
+_INSERT_ROWS: Final = (
+    "INSERT INTO messages SELECT "
+    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(9))
+    + " FROM json_each(?) WHERE true ON CONFLICT DO NOTHING"
+)
 
 
 def _statements(script: str) -> Iterator[str]:
