@@ -322,7 +322,7 @@ class Worker:
             unique += 1
             # the same work for every dialect (the relay's ids are the sender's, not
             # ordered): the generator is often the bottleneck, so it must cost alike
-            mid = int(ident)
+            mid = int(ident or 0)  # IRC deliveries carry no id
             if mid <= last_id:
                 if check_ids:
                     self.result.out_of_order += 1

@@ -84,6 +84,8 @@ class LineDecoder:
     the next LF without being kept.
     """
 
+    __slots__ = ("_buf", "_scanned", "_skipping", "_start", "max_frame")
+
     def __init__(self, max_frame: int = MAX_FRAME) -> None:
         self.max_frame = max_frame
         self._buf = bytearray()
@@ -985,6 +987,8 @@ class Connection(Generic[_In]):
     A peer's fault raises ProtocolError from `next_event()` after the offending
     frame is consumed, so the caller answers it and calls `next_event()` again.
     """
+
+    __slots__ = ("_lines", "_parse", "role")
 
     @overload
     def __init__(

@@ -73,6 +73,32 @@ class Services:
 class Session:
     """Serves one client connection from its first byte to its close."""
 
+    # slots: ten thousand idle connections each hold one of these
+    __slots__ = (
+        "_closed",
+        "_handshake_deadline",
+        "_hurry",
+        "_last_heard",
+        "_pinged",
+        "_reading",
+        "_sending",
+        "_stopping",
+        "account",
+        "bucket",
+        "config",
+        "conn",
+        "errors",
+        "hello_tries",
+        "hub",
+        "leave_reason",
+        "member",
+        "outbox",
+        "peer",
+        "services",
+        "store",
+        "stream",
+    )
+
     def __init__(
         self,
         stream: trio.abc.Stream,
