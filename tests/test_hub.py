@@ -324,3 +324,58 @@ async def test_a_message_sends_the_presence_before_it_at_once() -> None:
     joined(hub, b, "lobby")  # presence pending for a, not yet flushed
     hub.publish([make.room(b, "lobby", "hi")])
     assert [f["type"] for f in frames(a)] == ["presence", "message"]
+
+
+class Socket:
+    """A fake non-blocking socket for the outbox's fast path: takes at most `room` bytes."""
+
+    def __init__(self, room: int = 1 << 20) -> None:
+        self.room = room
+        self.written = b""
+
+    def write(self, data: bytes) -> int:
+        taken = data[: self.room]
+        self.room -= len(taken)
+        self.written += taken
+        return len(taken)
+
+
+async def test_an_idle_writer_is_skipped_and_the_bytes_go_straight_out() -> None:
+    socket = Socket()
+    outbox = Outbox(10, socket.write)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(outbox.take)  # the writer, parked
+        await trio.testing.wait_all_tasks_blocked()
+        assert outbox.put(b"a\n") and outbox.put(b"b\n")
+        assert socket.written == b"a\nb\n" and outbox.frames == 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_partial_write_leaves_the_rest_in_order_for_the_writer() -> None:
+    socket = Socket(room=3)
+    outbox = Outbox(10, socket.write)
+    taken: list[tuple[bytes, int] | None] = []
+
+    async def writer() -> None:
+        taken.append(await outbox.take())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer)
+        await trio.testing.wait_all_tasks_blocked()
+        assert outbox.put(b"one\ntwo\n", 2)
+        assert socket.written == b"one"
+        assert outbox.put(b"three\n")  # the writer has work now: no direct write
+        await trio.testing.wait_all_tasks_blocked()
+    assert socket.written == b"one"
+    assert taken == [(b"\ntwo\nthree\n", 3)]
+
+
+async def test_no_direct_write_while_the_writer_sends() -> None:
+    socket = Socket()
+    outbox = Outbox(10, socket.write)
+    outbox.put(b"queued\n")  # no writer waiting: queued
+    item = await outbox.take()
+    assert item == (b"queued\n", 1)  # the writer has it in flight now
+    assert outbox.put(b"next\n")
+    assert socket.written == b""  # it must follow what is in flight, not overtake it
+    outbox.sent(1)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
@@ -114,7 +116,7 @@ class Session:
         self.hub = services.hub
         self.store = services.store
         self.conn = Connection(Role.SERVER)
-        self.outbox = Outbox(self.config.queue_limit)
+        self.outbox = Outbox(self.config.queue_limit, self._direct_writer(stream))
         self.member: Member | None = None
         self.account: Account | None = None
         self.errors = 0  # in a row
@@ -136,6 +138,24 @@ class Session:
         self._handshake_deadline = handshake_deadline  # for the hello (and TLS before it)
         self._last_heard = now
         self._pinged = False
+
+    def _direct_writer(self, stream: trio.abc.Stream) -> Callable[[bytes], int] | None:
+        """A non-blocking write to a plain TCP socket, for the outbox's fast path.
+
+        A failed write counts as nothing written: the writer task then meets
+        the error in its own send and ends the connection as usual.
+        """
+        if not isinstance(stream, trio.SocketStream):
+            return None  # TLS or memory streams: always through the writer
+        fd = stream.socket.fileno()
+
+        def write(data: bytes) -> int:
+            try:
+                return os.write(fd, data)
+            except OSError:  # would block, or the peer is gone
+                return 0
+
+        return write
 
     # ------------------------------------------------------------------ lifecycle
 
