@@ -19,7 +19,7 @@ from . import __version__
 from .accounts import PasswordHasher
 from .config import Config
 from .flood import TokenBucket
-from .hub import Hub, Member
+from .hub import Hub, Member, with_re
 from .outbox import Outbox
 from .protocol import (
     NEED_DATA,
@@ -51,7 +51,7 @@ from .protocol import (
     Who,
     encode,
 )
-from .store import Account, Draft, Store, direct_conv, room_conv, with_re
+from .store import Account, Draft, Store, direct_conv, room_conv
 
 log = logging.getLogger(__name__)
 
@@ -453,7 +453,7 @@ class Session:
         earlier = await self.store.find_nonce(self.member.name.key, say.nonce)
         if earlier is None:
             return False
-        self._send(with_re(earlier, say.id))
+        self._send_bytes(with_re(encode(earlier), say.id))
         return True
 
     async def _history(self, request: HistoryRequest) -> None:

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NamedTuple, TypeVar
 
@@ -448,7 +448,3 @@ def _statements(script: str) -> Iterator[str]:
         text = "\n".join(lines).strip()
         if text:
             yield text
-
-
-def with_re(message: Message, re: RequestId | None) -> Message:
-    return message if re is None else replace(message, re=re)
