@@ -45,8 +45,8 @@ class Member:
         self.owner = owner
         self.account = account
         self.rooms: dict[str, Room] = {}
-        # room key -> frames that arrived while a join reads the room's history
-        self.holds: dict[str, list[bytes]] = {}
+        # room key -> items (and their frame counts) that arrived while a join reads history
+        self.holds: dict[str, list[tuple[bytes, int]]] = {}
         self.closed = False
 
     def deliver(self, data: bytes, frames: int) -> None:
@@ -58,7 +58,7 @@ class Member:
         if held is None:
             self.deliver(data, frames)
         else:
-            held.append(data)
+            held.append((data, frames))
 
     def __repr__(self) -> str:
         return f"<Member {self.name.spelling}>"
@@ -201,7 +201,7 @@ class Hub:
         """The join's answer is queued: now send what arrived for the room meanwhile."""
         held = member.holds.pop(room.key, None)
         if held:
-            member.deliver(b"".join(held), sum(blob.count(b"\n") for blob in held))
+            member.deliver(b"".join(data for data, _ in held), sum(n for _, n in held))
 
     def part(self, member: Member, room_key: str) -> Room | None:
         """Take the member out of a room; None when it was not in it."""

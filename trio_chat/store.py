@@ -17,15 +17,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, NamedTuple, TypeVar
+from typing import Final, NamedTuple
 
 import trio
 
 from .protocol import HISTORY_LIMIT, Message, Name, RequestId
 
 log = logging.getLogger(__name__)
-_A = TypeVar("_A")
-_R = TypeVar("_R")
 
 SCHEMA_VERSION: Final = 1
 WRITER_SWITCH_INTERVAL: Final = 0.0005  # seconds; Python's default is 0.005
@@ -365,19 +363,12 @@ class Store:
         for index in nonced:
             draft, message, _ = stored[index]
             assert draft.nonce is not None
-            earlier = self._by_nonce(draft.sender.key, draft.nonce)
+            earlier = _by_nonce(self._db, draft.sender.key, draft.nonce)
             if earlier is not None and earlier.id != message.id:
                 replaced[message.id] = earlier
         for index, (draft, message, _) in enumerate(stored):
             if message.id in replaced:
                 stored[index] = Stored(draft, replaced[message.id], True)
-
-    def _by_nonce(self, sender_key: str, nonce: str) -> Message | None:
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM messages WHERE sender_key = ? AND nonce = ?",
-            (sender_key, nonce),
-        ).fetchone()
-        return None if row is None else _row_message(row)
 
     async def create_account(self, account: Account) -> bool:
         """Store a new account; False when the name has one already."""
@@ -401,35 +392,34 @@ class Store:
     async def find_nonce(self, sender_key: str, nonce: str) -> Message | None:
         """The message stored earlier under this sender's nonce, if any."""
         return await trio.to_thread.run_sync(
-            self._read, self._find_nonce, (sender_key, nonce), limiter=self._read_limiter
+            _by_nonce, self._reader, sender_key, nonce, limiter=self._read_limiter
         )
-
-    def _find_nonce(self, db: sqlite3.Connection, args: tuple[str, str]) -> Message | None:
-        row = db.execute(
-            f"SELECT {_COLUMNS} FROM messages WHERE sender_key = ? AND nonce = ?", args
-        ).fetchone()
-        return None if row is None else _row_message(row)
 
     async def page(
         self, conv: str, *, after: int = 0, upto: int, limit: int = HISTORY_LIMIT
     ) -> Page:
         """The newest `limit` messages of a conversation with after < id <= upto, oldest first."""
         return await trio.to_thread.run_sync(
-            self._read, self._page, (conv, after, upto, limit), limiter=self._read_limiter
+            _page, self._reader, conv, after, upto, limit, limiter=self._read_limiter
         )
 
-    def _page(self, db: sqlite3.Connection, args: tuple[str, int, int, int]) -> Page:
-        conv, after, upto, limit = args
-        rows = db.execute(
-            f"SELECT {_COLUMNS} FROM messages WHERE conv = ? AND id > ? AND id <= ?"
-            " ORDER BY id DESC LIMIT ?",
-            (conv, after, upto, limit + 1),
-        ).fetchall()
-        more = len(rows) > limit
-        return Page([_row_message(r) for r in reversed(rows[:limit])], more)
 
-    def _read(self, query: Callable[[sqlite3.Connection, _A], _R], args: _A) -> _R:
-        return query(self._reader, args)
+def _by_nonce(db: sqlite3.Connection, sender_key: str, nonce: str) -> Message | None:
+    """The message a sender stored under a nonce (on the writer's or the readers' connection)."""
+    row = db.execute(
+        f"SELECT {_COLUMNS} FROM messages WHERE sender_key = ? AND nonce = ?", (sender_key, nonce)
+    ).fetchone()
+    return None if row is None else _row_message(row)
+
+
+def _page(db: sqlite3.Connection, conv: str, after: int, upto: int, limit: int) -> Page:
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM messages WHERE conv = ? AND id > ? AND id <= ?"
+        " ORDER BY id DESC LIMIT ?",
+        (conv, after, upto, limit + 1),
+    ).fetchall()
+    more = len(rows) > limit
+    return Page([_row_message(r) for r in reversed(rows[:limit])], more)
 
 
 # A batch as one JSON array of rows; ON CONFLICT skips a repeated (sender, nonce).
