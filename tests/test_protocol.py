@@ -214,9 +214,9 @@ def test_nan_in_an_unknown_field_is_ignored() -> None:
 
 
 def test_password_bounds() -> None:
-    for good in ("x" * 8, "x" * 256):
+    for good in ("x" * 8, "x" * 1024):
         assert parse({"type": "hello", "name": "a", "password": good}) == Hello(n("a"), good)
-    for bad in ["x" * 7, "x" * 257, "", 12345678, None, ["x" * 8]]:
+    for bad in ["x" * 7, "x" * 1025, "", 12345678, None, ["x" * 8]]:
         assert fault({"type": "hello", "name": "a", "password": bad}).code == "invalid_field"
     # counted after NFC: 8 decomposed é are 16 code points but 8 characters
     assert parse({"type": "hello", "name": "a", "password": E_DECOMPOSED * 8}) is not None
@@ -459,7 +459,7 @@ def test_integer_field_bounds(base: dict[str, Any], key: str, low: int) -> None:
 def test_integer_of_very_many_digits_is_invalid_field() -> None:
     # PROTOCOL.md §3: integers beyond ±2^53 are invalid_field, and the error carries `re`.
     # Python's int() refuses more than 4300 digits with a ValueError; that must not turn
-    # the frame into bad_frame (it fits in a frame: 5000 digits < 16384 bytes).
+    # the frame into bad_frame (it fits in a frame: 5000 digits < 65536 bytes).
     line = _with_raw_field({"type": "join", "room": "r"}, "since", b"9" * 5000)
     assert len(line) < MAX_FRAME
     exc = fault(line)
@@ -871,7 +871,7 @@ def test_buffer_never_grows_past_the_limit_while_a_long_line_streams_in() -> Non
 
 def test_two_overlong_lines_raise_twice() -> None:
     conn = Connection(Role.SERVER)
-    conn.receive_data(b"a" * 20_000 + b"\n" + b"b" * 20_000 + b"\n" + b'{"type":"ping"}\n')
+    conn.receive_data(b"a" * 70_000 + b"\n" + b"b" * 70_000 + b"\n" + b'{"type":"ping"}\n')
     assert codes(drain(conn)) == ["frame_too_large", "frame_too_large", "ping"]
 
 
@@ -911,7 +911,7 @@ def test_connection_custom_max_frame_and_role_defaults() -> None:
     big = Joined(
         room="lobby",
         members=("a",),
-        history=tuple(Message(i, "a", "x" * 4000, TS, room="lobby") for i in range(1, 11)),
+        history=tuple(Message(i, "a", "x" * 4000, TS, room="lobby") for i in range(1, 31)),
         more=False,
     )
     data = encode(big)
@@ -978,7 +978,7 @@ def test_server_frames_match_protocol_md_examples() -> None:
     welcome = Welcome(name="Souvik", account=False, server="trio-chat/0.1")
     assert encode(welcome) == (
         b'{"type":"welcome","name":"Souvik","account":false,"server":"trio-chat/0.1",'
-        b'"protocol":1,"limits":{"max_frame":16384,"max_text":4000,"history_limit":500}}\n'
+        b'"protocol":1,"limits":{"max_frame":65536,"max_text":4000,"history_limit":500}}\n'
     )
     assert encode(MSG) == (
         b'{"type":"message","id":42,"room":"lobby","from":"Souvik","text":"hello Ritam",'
@@ -1022,7 +1022,7 @@ def test_parse_protocol_md_example_session() -> None:
     client = Connection(Role.CLIENT)
     client.receive_data(
         b'{"type":"welcome","name":"Souvik","account":false,"server":"trio-chat/0.1","protocol":1,'
-        b'"limits":{"max_frame":16384,"max_text":4000,"history_limit":500}}\n'
+        b'"limits":{"max_frame":65536,"max_text":4000,"history_limit":500}}\n'
         b'{"type":"joined","room":"lobby","members":["Ritam","Souvik"],"history":[{"type":"message",'
         b'"id":41,"room":"lobby","from":"Ritam","text":"hi","ts":"2026-11-24T21:59:58.002Z"}],'
         b'"more":false,"re":1}\n'
@@ -1177,7 +1177,7 @@ def test_protocol_error_frame() -> None:
 def test_welcome_limits_match_the_constants() -> None:
     limits = json.loads(encode(Welcome("a", False, "s")))["limits"]
     assert limits == {"max_frame": MAX_FRAME, "max_text": MAX_TEXT, "history_limit": HISTORY_LIMIT}
-    assert (MAX_FRAME, MAX_TEXT) == (16384, 4000)
+    assert (MAX_FRAME, MAX_TEXT) == (65536, 4000)
 
 
 # --------------------------------------------------------------------------- no event loop

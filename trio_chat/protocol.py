@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Any, ClassVar, Final, Generic, Literal, TypeAlias, TypeVar, overload
 
 PROTOCOL_VERSION: Final = 1
-MAX_FRAME: Final = 16384  # bytes of a client frame, its LF included
+MAX_FRAME: Final = 65536  # bytes of a client frame, its LF included
 MAX_TEXT: Final = 4000  # code points of a message's text
 HISTORY_LIMIT: Final = 500  # the most messages one join or history answer holds
 DEFAULT_LIMIT: Final = 50
@@ -24,7 +24,7 @@ MAX_NAME: Final = 32
 MAX_ID: Final = 64  # characters of a string `id` or a `nonce`
 MAX_INT: Final = 2**53  # JSON integers beyond this are not exact everywhere
 MIN_PASSWORD: Final = 8
-MAX_PASSWORD: Final = 256
+MAX_PASSWORD: Final = 1024
 MAX_REASON: Final = 400
 # Server frames (a joined with 500 long messages) may be far larger than MAX_FRAME;
 # a client decoder still bounds them so a broken server cannot exhaust its memory.
