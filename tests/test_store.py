@@ -25,6 +25,7 @@ from trio_chat.store import (
     Store,
     Stored,
     StoreError,
+    StoreUnavailable,
     direct_conv,
     room_conv,
 )
@@ -50,6 +51,11 @@ def dm(sender: Name, to: Name, text: str, **kw: object) -> Draft:
     return Draft(sender, text, to=to, **kw)  # type: ignore[arg-type]
 
 
+def no_failure(batch: list[Draft], error: StoreUnavailable) -> None:
+    """The writer's `on_failed` where no commit may fail."""
+    raise AssertionError(f"{len(batch)} drafts failed: {error}")
+
+
 def flat(batches: Iterable[list[Stored]]) -> list[Stored]:
     return [stored for batch in batches for stored in batch]
 
@@ -59,13 +65,13 @@ def fresh(stored: Iterable[Stored]) -> list[Message]:
 
 
 @asynccontextmanager
-async def running(path: Path, **kw: int) -> AsyncIterator[tuple[Store, list[list[Stored]]]]:
+async def running(path: Path) -> AsyncIterator[tuple[Store, list[list[Stored]]]]:
     """An open store with its writer running; on exit: stop, the writer returns, close."""
-    store = Store.open(path, **kw)
+    store = Store.open(path)
     batches: list[list[Stored]] = []
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(store.run, batches.append)
+            await nursery.start(store.run, batches.append, no_failure)
             yield store, batches
             store.stop()
     finally:
@@ -155,7 +161,7 @@ async def test_a_burst_before_the_writer_runs_is_one_batch(tmp_path: Path) -> No
                 await store.submit(say(ALICE, str(i), room=[GENERAL, RANDOM][i % 2]))
             await store.submit(dm(BOB, ALICE, "hi"))
             async with trio.open_nursery() as nursery:
-                await nursery.start(store.run, batches.append)
+                await nursery.start(store.run, batches.append, no_failure)
                 await store.drain()
                 store.stop()
     finally:
@@ -172,7 +178,7 @@ async def test_max_batch_splits_a_burst(tmp_path: Path) -> None:
             for i in range(10):
                 await store.submit(say(ALICE, str(i)))
             async with trio.open_nursery() as nursery:
-                await nursery.start(store.run, batches.append)
+                await nursery.start(store.run, batches.append, no_failure)
                 await store.drain()
                 store.stop()
     finally:
@@ -232,7 +238,7 @@ async def test_on_commit_sees_a_durable_batch(tmp_path: Path) -> None:
     try:
         with trio.fail_after(LIMIT):
             async with trio.open_nursery() as nursery:
-                await nursery.start(store.run, on_commit)
+                await nursery.start(store.run, on_commit, no_failure)
                 for i in range(3):
                     await store.submit(say(ALICE, str(i)))
                 await store.drain()
@@ -311,7 +317,7 @@ async def test_nonce_repeated_within_one_batch(tmp_path: Path) -> None:
             await store.submit(say(nm("ALICE"), "same key", nonce="n1"))  # same name, respelled
             await store.submit(say(ALICE, "after"))
             async with trio.open_nursery() as nursery:
-                await nursery.start(store.run, batches.append)
+                await nursery.start(store.run, batches.append, no_failure)
                 await store.drain()
                 store.stop()
     finally:
@@ -597,7 +603,7 @@ async def test_stop_then_run_commits_what_was_queued_and_returns(tmp_path: Path)
             with pytest.raises(trio.ClosedResourceError):
                 await store.submit(say(ALICE, "too late"))
             assert store.pending == 5
-            await store.run(batches.append)  # returns by itself
+            await store.run(batches.append, no_failure)  # returns by itself
             assert store.pending == 0
             await store.drain()
     finally:
@@ -615,7 +621,7 @@ async def test_stop_while_the_writer_runs(tmp_path: Path) -> None:
 
             async def writer() -> None:
                 nonlocal returned
-                await store.run(batches.append)
+                await store.run(batches.append, no_failure)
                 returned = True
 
             async with trio.open_nursery() as nursery:
@@ -677,7 +683,7 @@ async def test_drain_does_not_wait_for_a_cancelled_submit(tmp_path: Path) -> Non
             assert store.pending == 1
             batches: list[list[Stored]] = []
             async with trio.open_nursery() as nursery:
-                await nursery.start(store.run, batches.append)
+                await nursery.start(store.run, batches.append, no_failure)
                 await store.drain()
                 nursery.cancel_scope.cancel()
             assert [s.message.text for s in flat(batches)] == ["one"]
@@ -710,7 +716,7 @@ async def test_backpressure_bounds_pending_drafts(tmp_path: Path) -> None:
                     await store.submit(say(BOB, "cancelled"))
                 assert store.pending == 4
 
-                await nursery.start(store.run, batches.append)
+                await nursery.start(store.run, batches.append, no_failure)
                 await done.wait()
                 await store.drain()
                 assert store.pending == 0

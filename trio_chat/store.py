@@ -3,6 +3,10 @@
 Every message accepted while a commit runs goes into the next one, so one fsync
 (WAL, synchronous=FULL) is paid per batch, not per message. Ids are assigned
 here, in commit order, and a batch is handed on only once it is durable.
+
+A batch whose commit fails because the store cannot be used now (disk full, the
+file locked by another process, an I/O error) is handed back as failed, with
+nothing of it stored and no id used; the writer goes on with the next batch.
 """
 
 from __future__ import annotations
@@ -21,12 +25,19 @@ from typing import Final, NamedTuple
 
 import trio
 
+from .core.timestamps import format_ts
 from .protocol import HISTORY_LIMIT, Message, Name, RequestId
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION: Final = 1
 WRITER_SWITCH_INTERVAL: Final = 0.0005  # seconds; Python's default is 0.005
+# After a failed commit the writer pauses, so a full disk does not spin a core:
+# the pause doubles while commits keep failing and is dropped at the next success.
+FIRST_PAUSE: Final = 0.05  # seconds
+LONGEST_PAUSE: Final = 2.0
+# After a commit, re-sent nonces are looked up; a failing look-up is tried again this often.
+LOOKUP_TRIES: Final = 5
 
 # Version 0 is an empty file; each step upgrades the schema by one version.
 _MIGRATIONS: Final[dict[int, str]] = {
@@ -57,13 +68,40 @@ _MIGRATIONS: Final[dict[int, str]] = {
 
 
 class StoreError(Exception):
-    """The database cannot be used (a bad path, not a database, a newer schema)."""
+    """The database cannot be used (a bad path, not a database, damaged, a newer schema)."""
 
 
-def format_ts(seconds: float) -> str:
-    """UTC, ISO 8601 with milliseconds (PROTOCOL.md section 3)."""
-    ms = int(seconds * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+class StoreUnavailable(StoreError):
+    """The store cannot serve this request now (disk full, locked, an I/O error); try later.
+
+    Its str is one line, fit for a log and for a user.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the history store is unavailable: {reason}")
+        self.reason = reason
+
+
+# What SQLite raises when the file cannot be used now (SQLITE_FULL, BUSY, IOERR,
+# READONLY, CANTOPEN: OperationalError; CORRUPT, NOTADB: DatabaseError itself).
+# DatabaseError's other subclasses (IntegrityError, ProgrammingError...) are bugs
+# of ours, and InterfaceError is no DatabaseError: those propagate.
+_UNAVAILABLE: Final = (sqlite3.OperationalError, sqlite3.DatabaseError)
+
+
+def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
+    """The StoreUnavailable for an SQLite error meaning "unusable now"; any other error is raised.
+
+    Call it in an `except sqlite3.Error` block: `raise _unavailable(exc) from exc`.
+    """
+    if type(exc) not in _UNAVAILABLE:
+        raise exc
+    return StoreUnavailable(_one_line(str(exc)))
+
+
+def _one_line(text: str) -> str:
+    """An SQLite message (quick_check's can span lines) as one line, for a log and a user."""
+    return " ".join(text.split())
 
 
 def room_conv(room_key: str) -> str:
@@ -79,7 +117,8 @@ def direct_conv(key_a: str, key_b: str) -> str:
 class Draft(NamedTuple):
     """A message accepted from a client, waiting for its commit.
 
-    `origin` is whoever sent it (the hub's member), handed back untouched.
+    `origin` is whoever sent it (the hub's member), handed back untouched;
+    `recipient`, for a direct message, the connection it is addressed to.
     A NamedTuple, not a frozen dataclass: one is made per message on the hot path.
     """
 
@@ -90,6 +129,7 @@ class Draft(NamedTuple):
     nonce: str | None = None
     re: RequestId | None = None
     origin: object = None
+    recipient: object = None
 
 
 class Stored(NamedTuple):
@@ -115,6 +155,7 @@ class Page:
 
 
 OnCommit = Callable[[list[Stored]], None]
+OnFailed = Callable[[list[Draft], StoreUnavailable], None]
 
 _COLUMNS: Final = "id, room, recipient, sender, text, ts"
 
@@ -123,39 +164,72 @@ def _row_message(row: tuple[int, str | None, str | None, str, str, str]) -> Mess
     return Message(id=row[0], room=row[1], to=row[2], sender=row[3], text=row[4], ts=row[5])
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA busy_timeout = 5000")
-    return db
+def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """A connection in autocommit mode that waits `busy_timeout` seconds for another's lock."""
+    return sqlite3.connect(
+        path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+    )
+
+
+def _roll_back(db: sqlite3.Connection) -> None:
+    """End a failed transaction, unless SQLite has ended it already.
+
+    On SQLITE_FULL, IOERR, BUSY... SQLite may roll the whole transaction back
+    itself; a ROLLBACK then fails with "no transaction is active". A ROLLBACK
+    always ends the transaction, even when it reports an error, so that error
+    is dropped: the one to report is the error that made us roll back.
+    """
+    if db.in_transaction:
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            log.debug("rollback of %s: %s", db, exc)
 
 
 class Store:
     """The history store. Open it, run its writer in a nursery, submit drafts, read pages."""
 
-    def __init__(self, path: Path, *, max_batch: int = 1024, max_pending: int = 8192) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_batch: int = 1024,
+        max_pending: int = 8192,
+        busy_timeout: float = 5.0,
+        quick_check: bool = True,
+    ) -> None:
         self.path = path
         self.max_batch = max(1, max_batch)
         try:
-            self._db = _connect(path)
+            self._db = _connect(path, busy_timeout)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open {path} as the history database: {exc}") from None
+            raise StoreError(
+                f"cannot open {path} as the history database: {_one_line(str(exc))}"
+            ) from None
+        # Every read at start is in here: a damaged file is one StoreError, not a traceback.
+        reader: sqlite3.Connection | None = None
         try:
+            if quick_check:
+                self._check()
             self._migrate()
-            self._reader = _connect(path)
-            self._reader.execute("PRAGMA query_only = 1")
-        except sqlite3.Error as exc:
+            self._reader = reader = _connect(path, busy_timeout)
+            reader.execute("PRAGMA query_only = 1")
+            row = self._db.execute("SELECT max(id) FROM messages").fetchone()
+            self._next_id: int = (row[0] or 0) + 1
+            self.rooms: dict[str, str] = dict(self._db.execute("SELECT key, name FROM rooms"))
+            self.accounts: dict[str, Account] = {
+                r[0]: Account(*r)
+                for r in self._db.execute("SELECT key, name, hash, first_id FROM accounts")
+            }
+        except (sqlite3.Error, StoreError) as exc:
+            if reader is not None:
+                reader.close()
             self._db.close()
-            raise StoreError(f"cannot use {path} as the history database: {exc}") from None
-        except StoreError:
-            self._db.close()
-            raise
-        row = self._db.execute("SELECT max(id) FROM messages").fetchone()
-        self._next_id: int = (row[0] or 0) + 1
-        self.rooms: dict[str, str] = dict(self._db.execute("SELECT key, name FROM rooms"))
-        self.accounts: dict[str, Account] = {
-            r[0]: Account(*r)
-            for r in self._db.execute("SELECT key, name, hash, first_id FROM accounts")
-        }
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(
+                f"cannot use {path} as the history database: {_one_line(str(exc))}"
+            ) from None
         self._write_limiter = trio.CapacityLimiter(1)
         self._read_limiter = trio.CapacityLimiter(1)
         self.max_pending = max(1, max_pending)
@@ -163,15 +237,38 @@ class Store:
         # so `pending` is exact whenever another task looks at it.
         self._queue: deque[Draft] = deque()
         self._committing = 0  # drafts taken from the queue whose commit is not handed on yet
+        self.accepted = 0  # drafts submitted so far: `barrier` counts against it
         self._stopped = False
+        self._stopping = trio.Event()  # set by stop()
         self._arrived = trio.Event()  # set when the queue gains a draft or the store stops
         self._progress = trio.Event()  # set after each batch is handed on
         self._room = trio.Event()  # set when the writer takes a batch off the queue
         self.batches = 0  # commits so far, for the benchmark's batch_mean
 
     @classmethod
-    def open(cls, path: str | Path, *, max_batch: int = 1024, max_pending: int = 8192) -> Store:
-        return cls(Path(path), max_batch=max_batch, max_pending=max_pending)
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        max_batch: int = 1024,
+        max_pending: int = 8192,
+        busy_timeout: float = 5.0,
+        quick_check: bool = True,
+    ) -> Store:
+        """Open (or create) the history file; StoreError, one line, if it cannot be used.
+
+        `busy_timeout`: seconds to wait for another process's lock before a
+        commit fails. `quick_check`: check every page at open, so a damaged file
+        is refused at start rather than found at some later read (0.5 to 0.9 s
+        per million messages with the file in the page cache, 2.5 s from disk).
+        """
+        return cls(
+            Path(path),
+            max_batch=max_batch,
+            max_pending=max_pending,
+            busy_timeout=busy_timeout,
+            quick_check=quick_check,
+        )
 
     @property
     def last_id(self) -> int:
@@ -179,6 +276,17 @@ class Store:
         return self._next_id - 1
 
     # ------------------------------------------------------------------ schema
+
+    def _check(self) -> None:
+        """Refuse a damaged file before anything is written to it (PRAGMA quick_check)."""
+        result = self._db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if result != "ok":
+            lines = [line for line in result.splitlines() if not line.startswith("***")]
+            problem = _one_line(lines[0] if lines else result)
+            raise StoreError(
+                f"cannot use {self.path} as the history database: it is damaged"
+                f" (quick_check: {problem})"
+            )
 
     def _migrate(self) -> None:
         db = self._db
@@ -210,10 +318,10 @@ class Store:
         db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            db.execute("COMMIT")  # in the try: a COMMIT that fails is rolled back too
         except BaseException:
-            db.execute("ROLLBACK")
+            _roll_back(db)
             raise
-        db.execute("COMMIT")
 
     def close(self) -> None:
         self._reader.close()
@@ -235,7 +343,14 @@ class Store:
         if self._stopped:
             raise trio.ClosedResourceError("the store takes no more messages")
         self._queue.append(draft)
+        self.accepted += 1
         self._arrived.set()
+
+    async def barrier(self) -> None:
+        """Wait until every draft submitted before this call is handed on (or failed)."""
+        target = self.accepted
+        while self.accepted - self.pending < target:
+            await self._progress.wait()
 
     @property
     def pending(self) -> int:
@@ -250,13 +365,23 @@ class Store:
     def stop(self) -> None:
         """Take no more drafts; `run` commits those already queued and returns."""
         self._stopped = True
+        self._stopping.set()  # no pause after a failed commit from now on
         self._arrived.set()
         self._room.set()  # submitters waiting for room see the stop
 
     async def run(
-        self, on_commit: OnCommit, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self,
+        on_commit: OnCommit,
+        on_failed: OnFailed,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """The writer: take every queued draft, commit them as one batch, hand the batch on.
+
+        A committed batch goes to `on_commit`. A batch whose commit failed because
+        the store is unavailable goes to `on_failed` (nothing of it stored, no id
+        used), and the writer pauses before the next batch. Both are called here,
+        in the trio thread.
 
         While it runs, the interpreter's switch interval is short, so the
         writer thread gets the GIL back soon after each SQLite call even when
@@ -266,12 +391,13 @@ class Store:
         sys.setswitchinterval(min(previous, WRITER_SWITCH_INTERVAL))
         try:
             task_status.started()
-            await self._write_batches(on_commit)
+            await self._write_batches(on_commit, on_failed)
         finally:
             sys.setswitchinterval(previous)
 
-    async def _write_batches(self, on_commit: OnCommit) -> None:
+    async def _write_batches(self, on_commit: OnCommit, on_failed: OnFailed) -> None:
         queue = self._queue
+        pause = 0.0  # before the next batch: grows while commits fail
         while True:
             while not queue:
                 if self._stopped:
@@ -282,22 +408,35 @@ class Store:
             self._committing = len(batch)
             room, self._room = self._room, trio.Event()
             room.set()
-            stored, new_rooms = await trio.to_thread.run_sync(
-                self._commit, batch, limiter=self._write_limiter
-            )
-            self.rooms.update(new_rooms)  # here, not in the thread: the hub reads it
-            self.batches += 1
-            on_commit(stored)
+            try:
+                stored, new_rooms = await trio.to_thread.run_sync(
+                    self._commit, batch, limiter=self._write_limiter
+                )
+            except StoreUnavailable as error:
+                pause = min(max(2 * pause, FIRST_PAUSE), LONGEST_PAUSE)
+                log.warning(
+                    "a batch of %d not stored: %s (next commit in %.2f s)", len(batch), error, pause
+                )
+                on_failed(batch, error)
+            else:
+                pause = 0.0
+                self.rooms.update(new_rooms)  # here, not in the thread: the hub reads it
+                self.batches += 1
+                on_commit(stored)
             self._committing = 0
             progress, self._progress = self._progress, trio.Event()
             progress.set()
+            if pause:
+                with trio.move_on_after(pause):
+                    await self._stopping.wait()  # no pause once stopping: fail the rest now
 
     def _commit(self, batch: list[Draft]) -> tuple[list[Stored], dict[str, str]]:
         """Store the whole batch in one statement (runs in the worker thread).
 
         Ids are given here, in order. A repeated nonce is skipped by the unique
         index; its id is then simply not used (ids may skip) and the sender gets
-        the message stored the first time.
+        the message stored the first time. StoreUnavailable if the commit
+        failed: then nothing of the batch is stored and no id is used.
         """
         ts = format_ts(time.time())
         next_id = self._next_id
@@ -336,10 +475,13 @@ class Store:
                 nonced.append(len(stored))
             stored.append(Stored(draft, message))
             next_id += 1
-        inserted = self._insert(rows, new_rooms)
+        try:
+            inserted = self._insert(rows, new_rooms)
+        except sqlite3.Error as exc:  # rolled back: nothing stored, the ids are free again
+            raise _unavailable(exc) from exc
+        self._next_id = next_id  # committed: from here on the batch must be handed on
         if inserted < len(rows):
             self._answer_repeats(stored, nonced)
-        self._next_id = next_id
         return stored, new_rooms
 
     def _insert(self, rows: list[tuple[object, ...]], new_rooms: dict[str, str]) -> int:
@@ -358,23 +500,48 @@ class Store:
         return inserted
 
     def _answer_repeats(self, stored: list[Stored], nonced: list[int]) -> None:
-        """Point every draft whose nonce was stored before at the message stored then."""
+        """Point every draft whose nonce was stored before at the message stored then.
+
+        The batch is committed already, so it cannot be failed: a look-up that
+        fails is tried again a few times (a lock, a passing I/O error), and only
+        then is its error raised (the batch is safe in the file either way).
+        """
         replaced: dict[int, Message] = {}
         for index in nonced:
             draft, message, _ = stored[index]
             assert draft.nonce is not None
-            earlier = _by_nonce(self._db, draft.sender.key, draft.nonce)
+            earlier = self._look_up(draft.sender.key, draft.nonce)
             if earlier is not None and earlier.id != message.id:
                 replaced[message.id] = earlier
         for index, (draft, message, _) in enumerate(stored):
             if message.id in replaced:
                 stored[index] = Stored(draft, replaced[message.id], True)
 
+    def _look_up(self, sender_key: str, nonce: str) -> Message | None:
+        """`_by_nonce` on the writer's connection, tried again on "unavailable" errors."""
+        pause, tries = FIRST_PAUSE, LOOKUP_TRIES
+        while True:
+            try:
+                return _by_nonce(self._db, sender_key, nonce)
+            except sqlite3.Error as exc:
+                tries -= 1
+                if type(exc) not in _UNAVAILABLE or not tries:
+                    raise
+                log.warning("looking up a re-sent nonce: %s (again in %.2f s)", exc, pause)
+            time.sleep(pause)
+            pause *= 2
+
     async def create_account(self, account: Account) -> bool:
-        """Store a new account; False when the name has one already."""
-        created = await trio.to_thread.run_sync(
-            self._create_account, account, limiter=self._write_limiter
-        )
+        """Store a new account; False when the name has one already.
+
+        StoreUnavailable if it cannot be stored now (nothing is stored then).
+        """
+        try:
+            created = await trio.to_thread.run_sync(
+                self._create_account, account, limiter=self._write_limiter
+            )
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
         if created:
             self.accounts[account.key] = account
         return created
@@ -390,18 +557,27 @@ class Store:
     # ------------------------------------------------------------------ reading
 
     async def find_nonce(self, sender_key: str, nonce: str) -> Message | None:
-        """The message stored earlier under this sender's nonce, if any."""
-        return await trio.to_thread.run_sync(
-            _by_nonce, self._reader, sender_key, nonce, limiter=self._read_limiter
-        )
+        """The message stored earlier under this sender's nonce, if any (or StoreUnavailable)."""
+        try:
+            return await trio.to_thread.run_sync(
+                _by_nonce, self._reader, sender_key, nonce, limiter=self._read_limiter
+            )
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
 
     async def page(
         self, conv: str, *, after: int = 0, upto: int, limit: int = HISTORY_LIMIT
     ) -> Page:
-        """The newest `limit` messages of a conversation with after < id <= upto, oldest first."""
-        return await trio.to_thread.run_sync(
-            _page, self._reader, conv, after, upto, limit, limiter=self._read_limiter
-        )
+        """The newest `limit` messages of a conversation with after < id <= upto, oldest first.
+
+        StoreUnavailable if the file cannot be read now.
+        """
+        try:
+            return await trio.to_thread.run_sync(
+                _page, self._reader, conv, after, upto, limit, limiter=self._read_limiter
+            )
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
 
 
 def _by_nonce(db: sqlite3.Connection, sender_key: str, nonce: str) -> Message | None:
