@@ -14,7 +14,7 @@ from typing import Any
 import trio
 
 from trio_chat.protocol import Name
-from trio_chat.store import Draft, Store, Stored
+from trio_chat.store import Draft, Store, Stored, StoreUnavailable
 
 
 async def _bench(path: Path, messages: int, tasks: int) -> dict[str, Any]:
@@ -38,6 +38,9 @@ async def _bench(path: Path, messages: int, tasks: int) -> dict[str, Any]:
         if committed >= messages:
             done.set()
 
+    def on_failed(batch: list[Draft], error: StoreUnavailable) -> None:
+        raise error  # a benchmark with a failing store measures nothing
+
     room = Name("bench", "bench")
     senders = [Name(f"b{n}", f"b{n}") for n in range(tasks)]
 
@@ -47,7 +50,7 @@ async def _bench(path: Path, messages: int, tasks: int) -> dict[str, Any]:
 
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(store.run, on_commit)
+            await nursery.start(store.run, on_commit, on_failed)
             start = time.perf_counter()
             async with trio.open_nursery() as producers:
                 for n in range(tasks):

@@ -36,7 +36,7 @@ def start_server(nursery: trio.Nursery, config: Config) -> StartServer:
         settings = dataclasses.replace(config, **overrides)
         shutdown = trio.Event()
         ports = await nursery.start(functools.partial(serve, settings, shutdown=shutdown))
-        return RunningServer(ports[0], settings, shutdown)
+        return RunningServer(ports.json[0], settings, shutdown, ports.irc[0] if ports.irc else None)
 
     return start
 

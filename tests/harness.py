@@ -14,8 +14,9 @@ from chat_client import ChatClient
 
 from trio_chat.accounts import PasswordHasher
 from trio_chat.config import Config
+from trio_chat.core.chat import Chat
+from trio_chat.doors.json_lines import JsonSession
 from trio_chat.hub import Hub
-from trio_chat.session import Services, Session
 from trio_chat.store import Store
 
 
@@ -24,6 +25,7 @@ class RunningServer:
     port: int
     config: Config
     shutdown: trio.Event
+    irc_port: int | None = None
 
 
 StartServer = Callable[..., Coroutine[Any, Any, RunningServer]]
@@ -38,7 +40,7 @@ class Harness:
 
     client: ChatClient
     raw: trio.StapledStream[Any, Any]  # the client's end of the stream pair
-    session: Session
+    session: JsonSession
     hub: Hub
     started: float
     done: trio.Event = field(default_factory=trio.Event)
@@ -62,14 +64,14 @@ async def open_session(
     store = Store.open(config.db, max_batch=config.max_batch)
     try:
         hub = Hub(known_rooms=store.rooms, last_id=store.last_id, max_batch=config.max_batch)
-        services = Services(config, hub, store, PasswordHasher(n=2**10))
+        chat = Chat(config, hub, store, PasswordHasher(n=2**10))
         pair = trio.testing.lockstep_stream_pair if lockstep else trio.testing.memory_stream_pair
         client_side, server_side = pair()
-        session = Session(server_side, "peer", services)
+        session = JsonSession(server_side, "peer", chat)
         harness = Harness(ChatClient(client_side), client_side, session, hub, trio.current_time())
         harness.client.autopong = False
         async with trio.open_nursery() as nursery:
-            await nursery.start(store.run, hub.publish)
+            await nursery.start(store.run, hub.publish, hub.fail)
             await nursery.start(hub.run)
             nursery.start_soon(harness.run_session)
             yield harness

@@ -66,7 +66,9 @@ class Batches:
     def direct(self, sender: Member, to: Member, text: str, re: Any = None) -> Stored:
         message = Message(self.next_id, sender.name.spelling, text, "ts", to=to.name.spelling)
         self.next_id += 1
-        return Stored(Draft(sender.name, text, to=to.name, re=re, origin=sender), message)
+        return Stored(
+            Draft(sender.name, text, to=to.name, re=re, origin=sender, recipient=to), message
+        )
 
 
 def joined(hub: Hub, m: Member, room: str) -> tuple[list[str], int]:
@@ -282,11 +284,11 @@ async def test_rooms_list_counts_members_and_keeps_rooms_with_history() -> None:
     a = member("a")
     joined(hub, a, "zeta")
     joined(hub, a, "Beta")
-    assert hub.room_list() == [("Archive", 0), ("Beta", 1), ("zeta", 1)]
+    assert hub.room_list() == ([("Archive", 0), ("Beta", 1), ("zeta", 1)], False)
     assert hub.members(name("BETA")) == ("Beta", ["a"])
     assert hub.members(name("ARCHIVE")) == ("Archive", [])
     hub.disconnect(a, "quit")
-    assert hub.room_list() == [("Archive", 0)]
+    assert hub.room_list() == ([("Archive", 0)], False)
     assert hub.room_name(name("archive")).spelling == "Archive"
 
 

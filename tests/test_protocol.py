@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from trio_chat.core.errors import ChatError
 from trio_chat.protocol import (
     DEFAULT_LIMIT,
     ERROR_CODES,
@@ -23,6 +24,7 @@ from trio_chat.protocol import (
     MAX_TEXT,
     NEED_DATA,
     NON_FINITE,
+    SMALL_FRAME,
     Bye,
     Connection,
     Error,
@@ -581,19 +583,22 @@ def test_valid_text(text: str) -> None:
     ],
 )
 def test_invalid_text(text: str) -> None:
-    with pytest.raises(ProtocolError) as info:
+    with pytest.raises(ChatError) as info:
         check_text(text)
     assert info.value.code == "invalid_field"
-    exc = fault({**ROOM_SAY, "text": text, "id": 5})
-    assert (exc.code, exc.re) == ("invalid_field", 5)
-    assert "text" in exc.message
+    frame = {**ROOM_SAY, "text": text, "id": 5}
+    # past 16 KiB, a say whose text is too long is too large a frame (as before max_frame grew)
+    big = len(json.dumps(frame)) > SMALL_FRAME
+    exc = fault(frame)
+    assert (exc.code, exc.re) == ("frame_too_large" if big else "invalid_field", 5)
+    assert ("bytes" if big else "text") in exc.message
     exc = fault({"type": "say", "to": "bob", "text": text})
-    assert exc.code == "invalid_field"
+    assert exc.code == ("frame_too_large" if big else "invalid_field")
 
 
 def test_text_non_string_is_invalid_field() -> None:
     for value in (None, 1, True, ["a"], {"a": "b"}):
-        with pytest.raises(ProtocolError) as info:
+        with pytest.raises(ChatError) as info:
             check_text(value)
         assert info.value.code == "invalid_field"
 
@@ -712,7 +717,7 @@ def test_valid_names(spelling: str) -> None:
     ],
 )
 def test_invalid_names(spelling: str) -> None:
-    with pytest.raises(ProtocolError) as info:
+    with pytest.raises(ChatError) as info:
         parse_name(spelling, "name", "name_invalid")
     assert info.value.code == "name_invalid"
     cases = [
@@ -1170,6 +1175,7 @@ def test_protocol_error_frame() -> None:
         "room_invalid",
         "not_in_room",
         "no_such_user",
+        "unavailable",
     }
     assert expected_codes == ERROR_CODES
 

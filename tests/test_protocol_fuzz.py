@@ -21,6 +21,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from trio_chat.core.errors import ChatError
 from trio_chat.protocol import (
     BYE_REASONS,
     ERROR_CODES,
@@ -445,7 +446,7 @@ def test_parse_name_matches_protocol_md(value: str) -> None:
     for what, code in (("name", "name_invalid"), ("room", "room_invalid")):
         try:
             got = parse_name(value, what, code)  # type: ignore[arg-type]
-        except ProtocolError as exc:
+        except ChatError as exc:
             assert expected is None, f"{value!r} refused"
             assert exc.code == code
         else:
@@ -482,7 +483,7 @@ def test_names_equal_under_case_and_normalisation(a: Name, data: st.DataObject) 
 def test_check_text_matches_protocol_md(value: str) -> None:
     try:
         got = check_text(value)
-    except ProtocolError as exc:
+    except ChatError as exc:
         assert exc.code == "invalid_field"
         assert not ref_text_ok(value), f"{value!r} refused"
     else:

@@ -308,7 +308,7 @@ async def test_every_error_code_with_re(server: RunningServer) -> None:
     await c.send_raw(b'{"type":"say","id":["no"]}\n')  # an invalid id: no re
     error = await c.expect("error")
     assert error["code"] == "invalid_field" and "re" not in error and "id" in error["message"]
-    await c.send_raw(b'{"type":"say","room":"lobby","text":"' + b"x" * 17000 + b'"}\n')
+    await c.send_raw(b'{"type":"say","room":"lobby","text":"' + b"x" * 70000 + b'"}\n')
     assert (await c.expect("error"))["code"] == "frame_too_large"
     assert (await c.say("lobby", "still here"))["text"] == "still here"
 

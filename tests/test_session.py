@@ -15,7 +15,7 @@ from chat_client import ChatClient
 from harness import FOREVER, open_session
 
 from trio_chat.config import Config
-from trio_chat.session import LAST_WORDS, MAX_ERRORS
+from trio_chat.doors.base import LAST_WORDS, MAX_ERRORS
 
 pytestmark = pytest.mark.trio
 
@@ -145,7 +145,7 @@ BAD_FRAMES = (
     b'{"type":"join","room":""}',
     b'{"type":"say","room":"lobby","text":"not a member"}',  # a dispatch-time error
     b'{"type":"ping","id":true}',
-    b"x" * 20000,  # frame_too_large
+    b"x" * 70000,  # frame_too_large
 )
 
 

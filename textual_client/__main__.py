@@ -66,14 +66,14 @@ def _port(text: str) -> int:
 def _name(text: str) -> str:
     try:
         return p.parse_name(text, "name", "name_invalid").spelling
-    except p.ProtocolError as exc:
+    except p.ChatError as exc:
         raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def _room(text: str) -> str:
     try:
         return p.parse_name(text.lstrip("#"), "room", "room_invalid").spelling
-    except p.ProtocolError as exc:
+    except p.ChatError as exc:
         raise argparse.ArgumentTypeError(exc.message) from None
 
 

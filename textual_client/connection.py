@@ -237,7 +237,7 @@ class ChatClient:
         """Say hello (connecting first if need be); raises LoginRefused or ConnectFailed."""
         try:
             self._name = p.parse_name(name, "name", "name_invalid")
-        except p.ProtocolError as exc:
+        except p.ChatError as exc:
             raise LoginRefused(exc.code, ERROR_WORDS["name_invalid"]) from None
         self._password = password or None
         if self._writer is None or self._writer.is_closing():
@@ -379,7 +379,7 @@ class ChatClient:
         while True:
             try:
                 event = self._conn.next_event()
-            except p.ProtocolError as exc:
+            except p.ChatError as exc:
                 self.listener(BadFrame(exc))
                 continue
             if event is not p.NEED_DATA:

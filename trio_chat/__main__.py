@@ -58,6 +58,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-per-ip", type=count, default=64, metavar="N", help="0: no cap")
     p.add_argument("--certfile", type=Path, help="serve TLS with this certificate chain")
     p.add_argument("--keyfile", type=Path, help="the certificate's private key")
+    p.add_argument(
+        "--irc-port", type=_port, metavar="P", help="also speak IRC on this port; 0 picks one [off]"
+    )
+    p.add_argument(
+        "--irc-tls-port", type=_port, metavar="P",
+        help="also speak IRC over TLS on this port (needs --certfile/--keyfile) [off]",
+    )  # fmt: skip
+    p.add_argument(
+        "--irc-replay", type=count, default=25, metavar="N",
+        help="messages replayed after JOIN to IRC clients without chathistory [25]",
+    )  # fmt: skip
+    p.add_argument(
+        "--server-name", default="trio-chat", metavar="NAME",
+        help="how the server calls itself on IRC [trio-chat]",
+    )  # fmt: skip
     p.add_argument("--version", action="version", version=f"trio-chat {__version__}")
     return p
 
@@ -67,6 +82,10 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
     args = p.parse_args(argv)
     if (args.certfile is None) != (args.keyfile is None):
         p.error("--certfile and --keyfile go together")
+    if args.irc_tls_port is not None and args.certfile is None:
+        p.error("--irc-tls-port needs --certfile and --keyfile")
+    if not args.server_name or any(c.isspace() or c in ":!@" for c in args.server_name):
+        p.error("--server-name must be one word without ':', '!' or '@'")
     for path in (args.certfile, args.keyfile):
         if path is not None and not path.is_file():
             p.error(f"no such file: {path}")
@@ -83,6 +102,10 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         max_per_ip=int(args.max_per_ip),
         certfile=args.certfile,
         keyfile=args.keyfile,
+        irc_port=args.irc_port,
+        irc_tls_port=args.irc_tls_port,
+        irc_replay=int(args.irc_replay),
+        server_name=args.server_name,
     )
 
 

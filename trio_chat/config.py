@@ -22,6 +22,10 @@ class Config:
     max_per_ip: int = 64  # 0: no cap
     certfile: Path | None = None
     keyfile: Path | None = None
+    irc_port: int | None = None  # the IRC door (PROTOCOL.md section 12); None: off
+    irc_tls_port: int | None = None  # the IRC door over TLS, with the same certificate
+    irc_replay: int = 25  # messages replayed after JOIN to IRC clients without chathistory
+    server_name: str = "trio-chat"  # how the server calls itself on IRC
     # Not flags: bounds that follow from the above, and a cheaper hash for tests.
     send_timeout: float = 30.0  # a writer stuck this long on one send_all: the peer is gone
     max_pending: int = 8192  # messages waiting for a commit before readers are slowed

@@ -1,25 +1,40 @@
 """Rooms, members and names online; fan-out of committed messages and presence to outboxes.
 
 Everything here is synchronous and runs in trio's thread, so no other task sees
-a half-done change. Fan-out works per batch: a room's pending frames (committed
-messages, presence) are joined once and handed to each member as one item;
-only a sender whose `say` had an `id` gets its own copy with `re`.
+a half-done change. Fan-out works per batch: a room's pending items (committed
+messages, presence) are encoded once per wire variant (JSON; IRC with or
+without tags), joined once per variant, and handed to each member as one item;
+only a sender whose door wants its own copy (`re`, an IRC label) gets one.
 """
 
 from __future__ import annotations
 
-import json
+import bisect
 import logging
-import time
 from collections.abc import Iterable
 from typing import Protocol
 
 import trio
 
 from .confusables import LookAlikes
+from .core.errors import ChatError
+from .core.timestamps import now_ts
 from .outbox import Outbox
-from .protocol import Bye, LeaveReason, Name, Presence, RequestId, encode
-from .store import Stored, format_ts
+from .protocol import JSON_WIRE, Bye, LeaveReason, Message, Name, Presence, RequestId
+from .store import Draft, Stored
+
+Item = Message | Presence  # what the hub fans out
+
+
+class Wire(Protocol):
+    """How one door (and variant of it) encodes fan-out items; members of a variant share one."""
+
+    def encode(self, item: Item) -> bytes:
+        """The item as every member of this variant sees it."""
+
+    def own(self, message: Message, re: RequestId | None) -> bytes | None:
+        """The sender's own copy of its message; None when the shared one will do."""
+
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +48,29 @@ class Owner(Protocol):
     def overflow(self) -> None:
         """The outbox is full. Runs mid fan-out, so it must not change the hub."""
 
+    def refuse(self, re: RequestId | None, error: ChatError) -> None:
+        """Answer a request accepted earlier with an error (its commit failed)."""
+
 
 class Member:
     """One welcomed connection as the hub sees it."""
 
-    __slots__ = ("account", "closed", "holds", "name", "outbox", "owner", "rooms")
+    __slots__ = ("account", "closed", "holds", "name", "outbox", "owner", "rooms", "wire")
 
-    def __init__(self, name: Name, outbox: Outbox, owner: Owner, *, account: bool = False) -> None:
+    def __init__(
+        self,
+        name: Name,
+        outbox: Outbox,
+        owner: Owner,
+        *,
+        account: bool = False,
+        wire: Wire = JSON_WIRE,
+    ) -> None:
         self.name = name
         self.outbox = outbox
         self.owner = owner
         self.account = account
+        self.wire = wire
         self.rooms: dict[str, Room] = {}
         # room key -> items (and their frame counts) that arrived while a join reads history
         self.holds: dict[str, list[tuple[bytes, int]]] = {}
@@ -73,33 +100,44 @@ class Room:
         self.name = name
         self.key = name.key
         self.members: dict[Member, None] = {}  # an ordered set, in join order
-        self.pending: list[bytes] = []  # one encoded frame each
+        self.pending: list[Item] = []
         self.starts: dict[Member, int] = {}  # members who must not see pending[:start]
-        self.variants: dict[Member, dict[int, bytes]] = {}  # a sender's copies with `re`
+        self.variants: dict[Member, dict[int, bytes]] = {}  # a sender's own copies
 
     def names(self) -> list[str]:
         return [m.name.spelling for m in self.members]
 
     def flush(self) -> None:
-        """Hand each member the pending frames it should see, joined into one item."""
+        """Hand each member the pending items it should see, joined into one blob.
+
+        Each item is encoded once per wire variant among the members, and each
+        variant's blob joined once per starting point, never once per member.
+        """
         pending = self.pending
         count = len(pending)
         if not count:
             return
-        blobs: dict[int, bytes] = {0: b"".join(pending)}
+        encoded: dict[Wire, tuple[list[bytes], dict[int, bytes]]] = {}
         starts, variants = self.starts, self.variants
         for member in self.members:
             start = starts.get(member, 0) if starts else 0
             if start >= count:
                 continue
+            wire = member.wire
+            cached = encoded.get(wire)
+            if cached is None:
+                frames = [wire.encode(item) for item in pending]
+                cached = encoded[wire] = (frames, {0: b"".join(frames)})
+            frames, blobs = cached
             copies = variants.get(member) if variants else None
             if copies is None:
                 blob = blobs.get(start)
                 if blob is None:
-                    blob = blobs[start] = b"".join(pending[start:])
+                    blob = blobs[start] = b"".join(frames[start:])
             else:
-                blob = b"".join([copies.get(i, pending[i]) for i in range(start, count)])
-            member.deliver_to_room(self, blob, count - start)
+                blob = b"".join([copies.get(i, frames[i]) for i in range(start, count)])
+            if blob:
+                member.deliver_to_room(self, blob, count - start)
         self.pending = []
         if starts:
             starts.clear()
@@ -107,15 +145,8 @@ class Room:
             variants.clear()
 
 
-def with_re(data: bytes, re: RequestId | None) -> bytes:
-    """An encoded frame with `re` added, without encoding it again."""
-    if re is None:
-        return data
-    return data[:-2] + b',"re":' + json.dumps(re, ensure_ascii=False).encode() + b"}\n"
-
-
 class Hub:
-    """Who is online, who is in which room, and the way every frame reaches them."""
+    """Who is online, who is in which room, and the way every item reaches them."""
 
     def __init__(
         self,
@@ -129,8 +160,11 @@ class Hub:
         self.creating: set[str] = set()  # names whose account is being created
         self._online_shapes = LookAlikes()  # skeletons of the names online
         self._account_shapes = LookAlikes()  # skeletons of the names with an account
+        self._creating_shapes = LookAlikes()  # skeletons of the accounts being created
         self.rooms: dict[str, Room] = {}  # rooms with members online
         self.known_rooms = known_rooms if known_rooms is not None else {}  # key -> spelling
+        # every room with members online or history, by key, kept sorted for `rooms` pages
+        self._listed: list[str] = sorted(self.known_rooms)
         self.last_id = last_id  # the newest message id fanned out: the join boundary
         self.max_batch = max(1, max_batch)  # frames a room gathers before it must flush
         self.presence_delay = presence_delay  # how long presence waits to be batched
@@ -141,6 +175,8 @@ class Hub:
 
     def claim(self, member: Member) -> Member | None:
         """Give the member its name; returns the member that held it before, if any."""
+        if member.closed:
+            raise ChatError("bad_state", "the connection is closing")
         previous = self.users.get(member.name.key)
         self.users[member.name.key] = member
         if previous is None:
@@ -150,9 +186,22 @@ class Hub:
     def add_account(self, name: Name) -> None:
         self._account_shapes.add(name)
 
+    def reserve(self, name: Name) -> None:
+        """Hold a name while its account is made: taken, look-alikes too, until `unreserve`."""
+        self.creating.add(name.key)
+        self._creating_shapes.add(name)
+
+    def unreserve(self, name: Name) -> None:
+        self.creating.discard(name.key)
+        self._creating_shapes.remove(name)
+
     def looks_taken(self, name: Name) -> bool:
-        """True when a different name online or with an account looks the same (TR39)."""
-        return self._online_shapes.clash(name) or self._account_shapes.clash(name)
+        """True when a different name online, with an account or being made looks the same."""
+        return (
+            self._online_shapes.clash(name)
+            or self._account_shapes.clash(name)
+            or self._creating_shapes.clash(name)
+        )
 
     def online(self, name: Name) -> Member | None:
         return self.users.get(name.key)
@@ -183,11 +232,15 @@ class Hub:
 
         Returns the room, the members as the joined answer lists them, and the
         boundary: history up to it is read from the store, everything after it
-        arrives live (held until then).
+        arrives live (held until then). A closed member joins nothing: what a
+        connection sent after its end must not change shared state.
         """
+        if member.closed:
+            raise ChatError("bad_state", "the connection is closing")
         room = self.rooms.get(name.key)
         if room is None:
             room = self.rooms[name.key] = Room(self.room_name(name))
+            self._list(room.key)
         if member not in room.members:
             self.flush_if_full(room)
             self._publish(room, presence(room.name.spelling, member.name.spelling, "joined"))
@@ -220,6 +273,8 @@ class Hub:
         if not room.members:
             del self.rooms[room.key]
             self._dirty.pop(room, None)
+            if room.key not in self.known_rooms:
+                self._unlist(room.key)
         elif reason is not None:
             self.flush_if_full(room)
             self._publish(room, presence(room.name.spelling, member.name.spelling, "left", reason))
@@ -230,17 +285,40 @@ class Hub:
             return self.room_name(name).spelling, []
         return room.name.spelling, room.names()
 
-    def room_list(self) -> list[tuple[str, int]]:
-        """Every room with members online or history, sorted by name, with its member count."""
-        listing = {key: (spelling, 0) for key, spelling in self.known_rooms.items()}
-        for key, room in self.rooms.items():
-            listing[key] = (room.name.spelling, len(room.members))
-        return [listing[key] for key in sorted(listing)]
+    def _list(self, key: str) -> None:
+        at = bisect.bisect_left(self._listed, key)
+        if at == len(self._listed) or self._listed[at] != key:
+            self._listed.insert(at, key)
+
+    def _unlist(self, key: str) -> None:
+        at = bisect.bisect_left(self._listed, key)
+        if at < len(self._listed) and self._listed[at] == key:
+            del self._listed[at]
+
+    def room_list(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> tuple[list[tuple[str, int]], bool]:
+        """A page of the rooms with members online or history, by key, with member counts.
+
+        The keys are kept sorted as rooms appear, so a page costs its own
+        length, not the number of rooms ever used. `after` is a room key.
+        """
+        listed = self._listed
+        start = 0 if after is None else bisect.bisect_right(listed, after)
+        end = len(listed) if limit is None else min(len(listed), start + limit)
+        page = []
+        for key in listed[start:end]:
+            room = self.rooms.get(key)
+            if room is not None:
+                page.append((room.name.spelling, len(room.members)))
+            else:
+                page.append((self.known_rooms.get(key, key), 0))
+        return page, end < len(listed)
 
     # ------------------------------------------------------------------ fan-out
 
-    def _publish(self, room: Room, data: bytes) -> None:
-        room.pending.append(data)
+    def _publish(self, room: Room, item: Item) -> None:
+        room.pending.append(item)
         if room not in self._dirty:
             self._dirty[room] = None
             self._flush_soon.set()
@@ -272,52 +350,84 @@ class Hub:
             self._flush_soon = trio.Event()
             self.flush()
 
+    def _recipient(self, draft_recipient: object) -> Member | None:
+        """Who a direct message goes to: the connection it was addressed to, if still open.
+
+        An account's messages go to whoever is online with that account now (the
+        same person); a guest's only to the very connection that was online when
+        the message was accepted, never to a later holder of the name.
+        """
+        if not isinstance(draft_recipient, Member):
+            return None
+        if draft_recipient.account:
+            now = self.users.get(draft_recipient.name.key)
+            return now if now is not None and now.account else None
+        return None if draft_recipient.closed else draft_recipient
+
     def publish(self, batch: Iterable[Stored]) -> None:
         """Fan out one committed batch, in id order, then flush it at once."""
         direct: dict[Member, list[bytes]] = {}
         for stored in batch:
             draft, message = stored.draft, stored.message
             origin = draft.origin if isinstance(draft.origin, Member) else None
+            if origin is not None and origin.closed:
+                origin = None
             if stored.duplicate:
-                if origin is not None and not origin.closed:
-                    data = with_re(encode(message), draft.re)
-                    direct.setdefault(origin, []).append(data)
+                if origin is not None:
+                    direct.setdefault(origin, []).append(_own(origin, message, draft.re))
                 continue
             self.last_id = message.id
-            data = encode(message)
             if message.room is not None:
                 assert draft.room is not None
                 room = self.rooms.get(draft.room.key)
                 if room is not None:
                     self.flush_if_full(room)
                     index = len(room.pending)
-                    self._publish(room, data)
-                if origin is None or origin.closed:
+                    self._publish(room, message)
+                else:  # nobody online there: it may be a new room, listed from now on
+                    self._list(draft.room.key)
+                if origin is None:
                     continue
                 if room is not None and origin in room.members:
-                    if draft.re is not None:
-                        room.variants.setdefault(origin, {})[index] = with_re(data, draft.re)
+                    copy = origin.wire.own(message, draft.re)
+                    if copy is not None:
+                        room.variants.setdefault(origin, {})[index] = copy
                 else:  # the sender left the room meanwhile: its answer still comes
-                    direct.setdefault(origin, []).append(with_re(data, draft.re))
+                    direct.setdefault(origin, []).append(_own(origin, message, draft.re))
             else:
-                assert draft.to is not None
-                recipient = self.users.get(draft.to.key)
+                recipient = self._recipient(draft.recipient)
                 if recipient is not None and recipient is not origin:
-                    direct.setdefault(recipient, []).append(data)
-                if origin is not None and not origin.closed:
-                    direct.setdefault(origin, []).append(with_re(data, draft.re))
+                    direct.setdefault(recipient, []).append(recipient.wire.encode(message))
+                if origin is not None:
+                    direct.setdefault(origin, []).append(_own(origin, message, draft.re))
         self.flush()
         for member, frames in direct.items():
-            member.deliver(b"".join(frames), len(frames))
+            blob = b"".join(frames)
+            if blob:
+                member.deliver(blob, len(frames))
+
+    def fail(self, batch: Iterable[Draft], error: Exception) -> None:
+        """A batch could not be committed: each sender still online gets an error, nobody else
+        anything (nothing of the batch was stored, so nothing of it is delivered)."""
+        refusal = ChatError("unavailable", f"not stored, send it again later: {error}")
+        for draft in batch:
+            origin = draft.origin
+            if isinstance(origin, Member) and not origin.closed:
+                origin.owner.refuse(draft.re, refusal)
 
 
-def presence(room: str, name: str, state: str, reason: str | None = None) -> bytes:
-    """A presence frame, encoded once for every member."""
-    frame = Presence(
+def _own(member: Member, message: Message, re: RequestId | None) -> bytes:
+    """The sender's copy of its message, as its door wants it."""
+    copy = member.wire.own(message, re)
+    return member.wire.encode(message) if copy is None else copy
+
+
+def presence(room: str, name: str, state: str, reason: str | None = None) -> Presence:
+    """A presence item, encoded once per wire variant at its flush."""
+    return Presence(
         room=room,
         name=name,
         state=state,  # type: ignore[arg-type]
-        ts=format_ts(time.time()),
+        ts=now_ts(),
         reason=reason,  # type: ignore[arg-type]
     )
-    return encode(frame)

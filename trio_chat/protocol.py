@@ -8,19 +8,26 @@ event loop (a test checks that), so it is tested by pushing bytes through it.
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar, Final, Generic, Literal, TypeAlias, TypeVar, overload
 
+from .core.errors import ERROR_CODES, ErrorCode
+from .core.errors import ChatError as ChatError  # re-exported: what the rules raise
+from .core.rules import MAX_NAME as MAX_NAME  # re-exported: clients validate with the same rules
+from .core.rules import MAX_TEXT as MAX_TEXT
+from .core.rules import SURROGATE, nfc_length
+from .core.rules import Name as Name
+from .core.rules import check_text as check_text
+from .core.rules import name_key as name_key
+from .core.rules import parse_name as parse_name
+
 PROTOCOL_VERSION: Final = 1
 MAX_FRAME: Final = 65536  # bytes of a client frame, its LF included
-MAX_TEXT: Final = 4000  # code points of a message's text
+SMALL_FRAME: Final = 16384  # bytes past which only a valid `say` is accepted
 HISTORY_LIMIT: Final = 500  # the most messages one join or history answer holds
 DEFAULT_LIMIT: Final = 50
-MAX_NAME: Final = 32
 MAX_ID: Final = 64  # characters of a string `id` or a `nonce`
 MAX_INT: Final = 2**53  # JSON integers beyond this are not exact everywhere
 MIN_PASSWORD: Final = 8
@@ -32,40 +39,22 @@ MAX_SERVER_FRAME: Final = 32 * 1024 * 1024
 
 RequestId: TypeAlias = str | int
 
-ErrorCode = Literal[
-    "bad_frame",
-    "frame_too_large",
-    "unknown_type",
-    "invalid_field",
-    "handshake_required",
-    "bad_state",
-    "name_invalid",
-    "name_taken",
-    "auth_failed",
-    "auth_required",
-    "room_invalid",
-    "not_in_room",
-    "no_such_user",
-]
 ByeReason = Literal[
     "quit", "shutdown", "timeout", "replaced", "slow_consumer", "too_many_errors", "server_busy"
 ]
 LeaveReason = Literal["part", "quit", "timeout", "replaced", "gone"]
 BYE_REASONS: Final[frozenset[str]] = frozenset(ByeReason.__args__)  # type: ignore[attr-defined]
 LEAVE_REASONS: Final[frozenset[str]] = frozenset(LeaveReason.__args__)  # type: ignore[attr-defined]
-ERROR_CODES: Final[frozenset[str]] = frozenset(ErrorCode.__args__)  # type: ignore[attr-defined]
 
 
-class ProtocolError(Exception):
+class ProtocolError(ChatError):
     """The peer sent something the protocol does not allow: answer with an error frame.
 
     Raised only for the peer's faults; the connection may carry on afterwards.
     """
 
     def __init__(self, code: ErrorCode, message: str, re: RequestId | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code: ErrorCode = code
-        self.message = message
+        super().__init__(code, message)
         self.re = re
 
     def frame(self) -> Error:
@@ -142,8 +131,12 @@ class LineDecoder:
         self._start = self._scanned = 0
 
 
-def _too_large(limit: int) -> ProtocolError:
-    return ProtocolError("frame_too_large", f"a frame is at most {limit} bytes, its LF included")
+def _too_large(limit: int, re: RequestId | None = None) -> ProtocolError:
+    if limit == SMALL_FRAME:
+        message = f"a say over {limit} bytes must hold a valid text"
+    else:
+        message = f"a frame is at most {limit} bytes, its LF included"
+    return ProtocolError("frame_too_large", message, re)
 
 
 # --------------------------------------------------------------------------- JSON
@@ -226,56 +219,6 @@ def dumps(frame: Mapping[str, Any]) -> bytes:
 # --------------------------------------------------------------------------- fields
 
 _MISSING: Final = object()
-_ASCII_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
-_BAD_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def nfc_length(text: str) -> int:
-    """Length in code points after NFC normalisation (PROTOCOL.md section 3)."""
-    if text.isascii():
-        return len(text)
-    return len(unicodedata.normalize("NFC", text))
-
-
-@dataclass(frozen=True, slots=True)
-class Name:
-    """A user or room name: its NFC spelling, and the key two equal names share."""
-
-    spelling: str
-    key: str
-
-    def __str__(self) -> str:
-        return self.spelling
-
-
-def name_key(spelling: str) -> str:
-    """The identity of a name or room: its NFC form, case-folded."""
-    return unicodedata.normalize("NFC", spelling).casefold()
-
-
-def parse_name(value: object, what: str, code: ErrorCode) -> Name:
-    """Validate a name or room (PROTOCOL.md section 3); a bad one raises `code`."""
-    if not isinstance(value, str):
-        raise ProtocolError("invalid_field", f"{what} must be a string")
-    if value.isascii():
-        if not _ASCII_NAME.fullmatch(value):
-            raise ProtocolError(code, _name_rule(what))
-        return Name(value, value.lower())
-    if _SURROGATE.search(value):
-        raise ProtocolError(code, _name_rule(what))
-    spelling = unicodedata.normalize("NFC", value)
-    if not 1 <= len(spelling) <= MAX_NAME or not all(map(_name_char, spelling)):
-        raise ProtocolError(code, _name_rule(what))
-    return Name(spelling, spelling.casefold())
-
-
-def _name_char(ch: str) -> bool:
-    return ch in "_-." or unicodedata.category(ch)[0] in "LM" or unicodedata.category(ch) == "Nd"
-
-
-def _name_rule(what: str) -> str:
-    return f"{what} must be 1 to {MAX_NAME} letters, marks, digits or _ - ."
 
 
 def _check_int(obj: Mapping[str, Any], key: str, lo: int, hi: int = MAX_INT) -> int | None:
@@ -291,23 +234,8 @@ def _check_str(obj: Mapping[str, Any], key: str, lo: int, hi: int) -> str | None
     value = obj.get(key, _MISSING)
     if value is _MISSING:
         return None
-    if not isinstance(value, str) or _SURROGATE.search(value) or not lo <= nfc_length(value) <= hi:
+    if not isinstance(value, str) or SURROGATE.search(value) or not lo <= nfc_length(value) <= hi:
         raise ProtocolError("invalid_field", f"{key} must be a string of {lo} to {hi} characters")
-    return value
-
-
-def check_text(value: object) -> str:
-    """A message text: 1 to MAX_TEXT characters, not only white space, no control but LF/TAB."""
-    if not isinstance(value, str):
-        raise ProtocolError("invalid_field", "text must be a string")
-    if _BAD_TEXT.search(value):
-        raise ProtocolError(
-            "invalid_field", "text must not hold control characters other than LF and TAB"
-        )
-    if not 1 <= nfc_length(value) <= MAX_TEXT:
-        raise ProtocolError("invalid_field", f"text must be 1 to {MAX_TEXT} characters")
-    if value.isspace():
-        raise ProtocolError("invalid_field", "text must not be only white space")
     return value
 
 
@@ -315,7 +243,7 @@ def check_request_id(value: object) -> RequestId:
     """A frame's `id`: a string of 1 to 64 characters or an integer within ±2^53."""
     if type(value) is int and -MAX_INT <= value <= MAX_INT:
         return value
-    if isinstance(value, str) and not _SURROGATE.search(value) and 1 <= nfc_length(value) <= MAX_ID:
+    if isinstance(value, str) and not SURROGATE.search(value) and 1 <= nfc_length(value) <= MAX_ID:
         return value
     raise ProtocolError(
         "invalid_field", f"id must be a string of 1 to {MAX_ID} characters or an integer"
@@ -503,7 +431,7 @@ def _parse_hello(obj: dict[str, Any], rid: RequestId | None) -> Hello:
     if "protocol" in obj and (type(obj["protocol"]) is not int or obj["protocol"] != 1):
         raise ProtocolError("invalid_field", "protocol: this server speaks protocol 1")
     client = obj.get("client")
-    if "client" in obj and (not isinstance(client, str) or _SURROGATE.search(client)):
+    if "client" in obj and (not isinstance(client, str) or SURROGATE.search(client)):
         raise ProtocolError("invalid_field", "client must be a string")
     return Hello(name=name, password=password, client=client, id=rid)
 
@@ -575,17 +503,30 @@ def _frame_type(obj: dict[str, Any]) -> tuple[str, RequestId | None]:
 
 
 def parse_client_frame(line: bytes) -> ClientFrame:
-    """One client frame (without its LF), validated; any fault raises ProtocolError."""
+    """One client frame (without its LF), validated; any fault raises ProtocolError.
+
+    A `say` past SMALL_FRAME bytes whose text is over max_text is
+    `frame_too_large`, as it was when max_frame was 16 KiB: the larger
+    max_frame is room for a valid text's escapes, not for a longer text.
+    """
     obj = loads_object(line)
     kind, rid = _frame_type(obj)
     parser = _CLIENT_PARSERS.get(kind)
     if parser is None:
         raise ProtocolError("unknown_type", f"unknown frame type {kind[:40]!r}", rid)
+    if kind == "say" and len(line) > SMALL_FRAME and _overlong(obj.get("text")):
+        raise _too_large(SMALL_FRAME, rid)
     try:
         return parser(obj, rid)
     except ProtocolError as exc:
         exc.re = rid
         raise
+    except ChatError as exc:  # a name or a text against the chat's rules
+        raise ProtocolError(exc.code, exc.message, rid) from None
+
+
+def _overlong(text: object) -> bool:
+    return isinstance(text, str) and nfc_length(text) > MAX_TEXT
 
 
 # --------------------------------------------------------------------------- server frames
@@ -1024,3 +965,29 @@ class Connection(Generic[_In]):
     @staticmethod
     def send(frame: Frame) -> bytes:
         return encode(frame)
+
+
+# --------------------------------------------------------------------------- fan-out
+
+
+def with_re(data: bytes, re: RequestId | None) -> bytes:
+    """An encoded frame with `re` added, without encoding it again."""
+    if re is None:
+        return data
+    return data[:-2] + b',"re":' + json.dumps(re, ensure_ascii=False).encode() + b"}\n"
+
+
+class JsonWire:
+    """How the hub's fan-out items look on the JSON-lines door: one instance for every member."""
+
+    __slots__ = ()
+
+    def encode(self, item: Message | Presence) -> bytes:
+        return encode(item)
+
+    def own(self, message: Message, re: RequestId | None) -> bytes | None:
+        """The sender's copy of its message: with `re`, or None when it is the shared one."""
+        return None if re is None else with_re(encode(message), re)
+
+
+JSON_WIRE: Final = JsonWire()

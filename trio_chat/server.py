@@ -7,24 +7,26 @@ in one session is logged with its peer and ends that connection alone.
 from __future__ import annotations
 
 import contextlib
-import errno
+import functools
 import logging
 import ssl
 from collections import Counter
+from dataclasses import dataclass
 
 import trio
 
 from .accounts import PasswordHasher
 from .config import Config
+from .core.chat import Chat
+from .doors.base import DoorSession
+from .doors.json_lines import JsonSession
 from .hub import Hub
 from .protocol import Bye, Name, encode
-from .session import Services, Session
 from .store import Store
 
 log = logging.getLogger(__name__)
 
-# accept() errors that mean "out of resources for now", not "the listener is broken"
-_ACCEPT_RETRY = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+_BUSY = "too many connections; try later"
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:
@@ -51,26 +53,13 @@ class Server:
         )
         for account in store.accounts.values():
             self.hub.add_account(Name(account.name, account.key))
-        self.services = Services(config, self.hub, store, PasswordHasher(n=config.scrypt_n))
+        self.chat = Chat(config, self.hub, store, PasswordHasher(n=config.scrypt_n))
         self.tls = tls_context(config)
-        self.sessions: set[Session] = set()
+        self.sessions: set[DoorSession] = set()
         self.per_ip: Counter[str] = Counter()
         self.connections = 0
 
-    async def accept(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
-        """Accept connections for as long as the server listens."""
-        while True:
-            try:
-                stream = await listener.accept()
-            except OSError as exc:
-                if exc.errno not in _ACCEPT_RETRY:
-                    raise
-                log.warning("accept failed (%s); retrying shortly", exc)
-                await trio.sleep(0.1)
-                continue
-            nursery.start_soon(self.connection, stream)
-
-    async def connection(self, stream: trio.SocketStream) -> None:
+    async def connection(self, stream: trio.SocketStream, *, door: _Door) -> None:
         """One connection, from accept to close, its errors kept to itself."""
         try:
             host, port = stream.socket.getpeername()[:2]
@@ -83,12 +72,12 @@ class Server:
             config.max_per_ip and self.per_ip[host] >= config.max_per_ip
         )
         if busy:
-            await self._refuse(stream, peer)
+            await self._refuse(stream, peer, door.busy)
             return
         self.connections += 1
         self.per_ip[host] += 1
         try:
-            await self._serve(stream, peer)
+            await self._serve(stream, peer, door)
         except* Exception:
             log.exception("%s: connection failed", peer)
         finally:
@@ -97,12 +86,12 @@ class Server:
             if not self.per_ip[host]:
                 del self.per_ip[host]
 
-    async def _serve(self, stream: trio.SocketStream, peer: str) -> None:
+    async def _serve(self, stream: trio.SocketStream, peer: str, door: _Door) -> None:
         client: trio.abc.Stream = stream
         # one deadline for the TLS handshake and the hello together
         deadline = trio.current_time() + self.config.handshake_timeout
-        if self.tls is not None:
-            tls_stream = trio.SSLStream(stream, self.tls, server_side=True)
+        if door.tls is not None:
+            tls_stream = trio.SSLStream(stream, door.tls, server_side=True)
             with trio.move_on_at(deadline) as timer:
                 try:
                     await tls_stream.do_handshake()
@@ -115,18 +104,18 @@ class Server:
                 await trio.aclose_forcefully(stream)
                 return
             client = tls_stream
-        session = Session(client, peer, self.services, handshake_deadline=deadline)
+        session = door.session(client, peer, self.chat, handshake_deadline=deadline)
         self.sessions.add(session)
         try:
             await session.run()
         finally:
             self.sessions.discard(session)
 
-    async def _refuse(self, stream: trio.SocketStream, peer: str) -> None:
+    async def _refuse(self, stream: trio.SocketStream, peer: str, busy: bytes) -> None:
         log.info("%s: refused, too many connections", peer)
         with trio.move_on_after(1):
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await stream.send_all(encode(Bye("server_busy", "too many connections; try later")))
+                await stream.send_all(busy)
         await trio.aclose_forcefully(stream)
 
     async def shut_down(self, conns: trio.Nursery) -> None:
@@ -147,38 +136,91 @@ def _address(sockname: tuple[str, int] | tuple[str, int, int, int]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The ports listened on, by door (the real ones with port 0)."""
+
+    json: list[int]
+    irc: list[int]
+    irc_tls: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Door:
+    """One listening port: which session class speaks there, over TLS or not, and its log word."""
+
+    port: int
+    session: type[DoorSession]
+    tls: ssl.SSLContext | None
+    label: str
+    busy: bytes  # what a connection past the caps is told, in the door's words
+
+
+def _doors(config: Config, tls: ssl.SSLContext | None) -> list[_Door]:
+    json_busy = encode(Bye("server_busy", _BUSY))
+    irc_busy = f"ERROR :{_BUSY}\r\n".encode()
+    doors = [_Door(config.port, JsonSession, tls, "listening on", json_busy)]
+    if config.irc_port is None and config.irc_tls_port is None:
+        return doors
+    from .doors.irc import IrcSession  # the IRC door is loaded only when it is opened
+
+    if config.irc_port is not None:
+        doors.append(_Door(config.irc_port, IrcSession, None, "irc listening on", irc_busy))
+    if config.irc_tls_port is not None and tls is not None:
+        doors.append(_Door(config.irc_tls_port, IrcSession, tls, "irc tls listening on", irc_busy))
+    return doors
+
+
 async def serve(
     config: Config,
     *,
     shutdown: trio.Event | None = None,
-    task_status: trio.TaskStatus[list[int]] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[Ports] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the server until `shutdown` is set, then stop in order (PROTOCOL.md guarantee 7).
 
-    `task_status.started` gets the ports listened on (the real ones with port 0).
+    `task_status.started` gets the ports listened on. Accepting is trio's own
+    `serve_listeners` (it retries when file descriptors run out); each
+    connection runs in `conns`, so shutdown can first stop accepting, then
+    commit and say bye to every connection still open.
     """
     store = Store.open(config.db, max_batch=config.max_batch, max_pending=config.max_pending)
     try:
         server = Server(config, store)
         async with trio.open_nursery() as core:
-            await core.start(store.run, server.hub.publish)
+            await core.start(store.run, server.hub.publish, server.hub.fail)
             await core.start(server.hub.run)
-            listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+            opened = [
+                (door, await trio.open_tcp_listeners(door.port, host=config.host))
+                for door in _doors(config, server.tls)
+            ]
             async with trio.open_nursery() as conns:
                 async with trio.open_nursery() as acceptors:
-                    for listener in listeners:
-                        acceptors.start_soon(server.accept, listener, conns)
-                    ports = []
-                    for listener in listeners:
-                        sockname = listener.socket.getsockname()
-                        ports.append(sockname[1])
-                        log.info("listening on %s", _address(sockname))
-                    task_status.started(ports)
+                    found: dict[str, list[int]] = {}
+                    for door, listeners in opened:
+                        handler = functools.partial(server.connection, door=door)
+                        acceptors.start_soon(
+                            functools.partial(
+                                trio.serve_listeners, handler, listeners, handler_nursery=conns
+                            )
+                        )
+                        for listener in listeners:
+                            sockname = listener.socket.getsockname()
+                            found.setdefault(door.label, []).append(sockname[1])
+                            log.info("%s %s", door.label, _address(sockname))
+                    task_status.started(
+                        Ports(
+                            found["listening on"],
+                            found.get("irc listening on", []),
+                            found.get("irc tls listening on", []),
+                        )
+                    )
                     await (trio.Event() if shutdown is None else shutdown).wait()
                     log.info("shutting down")
                     acceptors.cancel_scope.cancel()
-                for listener in listeners:
-                    await listener.aclose()
+                for _, listeners in opened:
+                    for listener in listeners:
+                        await listener.aclose()
                 await server.shut_down(conns)
             core.cancel_scope.cancel()
     finally:

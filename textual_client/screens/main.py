@@ -353,7 +353,7 @@ class MainScreen(Screen[None]):
                 nonce = self.client.say(text, room=buf.name)
             else:
                 nonce = self.client.say(text, to=buf.name)
-        except p.ProtocolError as exc:
+        except p.ChatError as exc:
             self.note(f"not sent: {exc.message}", "error", buf)
             return
         self.buffers.add_pending(buf, nonce, text)
@@ -387,7 +387,7 @@ class MainScreen(Screen[None]):
                     self.note(line)
             else:
                 self.note(f"unknown command {command}: /help lists them", "error")
-        except p.ProtocolError as exc:
+        except p.ChatError as exc:
             self.note(exc.message, "error")
 
     def _join(self, args: str) -> None:

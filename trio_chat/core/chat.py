@@ -1,0 +1,295 @@
+"""The chat's rules: logins and accounts, joining and parting, saying, history, who, rooms.
+
+No wire format here: a door decodes a request, calls one of these methods with
+typed values, and encodes the typed result, or the `ChatError` it raises.
+Whatever door a request came through, the same rule answers it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ..accounts import PasswordHasher
+from ..config import Config
+from ..hub import Hub, Member, Owner, Wire
+from ..logins import LoginGuard, client_key, refusal_message
+from ..outbox import Outbox
+from ..protocol import Bye, Message, RequestId
+from ..store import Account, Draft, Store, StoreError, direct_conv, room_conv
+from .errors import ChatError
+from .rules import Name
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    """What a join answers: the room as it is spelled, its members, and the history page."""
+
+    room: str
+    members: tuple[str, ...]
+    history: tuple[Message, ...]
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryResult:
+    """A page of a room (`room`) or of a direct conversation (`with_`), oldest first."""
+
+    messages: tuple[Message, ...]
+    more: bool
+    room: str | None = None
+    with_: str | None = None
+
+
+class Chat:
+    """The rules every door shares, over the hub (who is online) and the store (what was said)."""
+
+    def __init__(
+        self,
+        config: Config,
+        hub: Hub,
+        store: Store,
+        hasher: PasswordHasher,
+        guard: LoginGuard | None = None,
+    ) -> None:
+        self.config = config
+        self.hub = hub
+        self.store = store
+        self.hasher = hasher
+        self.guard = LoginGuard() if guard is None else guard
+
+    # ------------------------------------------------------------------ names
+
+    async def login(
+        self,
+        name: Name,
+        password: str | None,
+        *,
+        owner: Owner,
+        outbox: Outbox,
+        wire: Wire,
+        peer: str,
+        host: str,
+    ) -> Member | None:
+        """Check the name and password, make the account if asked, and take the name.
+
+        Returns the member online under the name, or None when the connection
+        closed while the password was checked. An older connection of the
+        same account is replaced. `host` is the client's address: failed
+        logins are limited per address, and hash slots shared fairly by it.
+        """
+        address = client_key(host)
+        account = self.store.accounts.get(name.key)
+        if account is not None:
+            if password is None:
+                raise ChatError("auth_failed", "wrong or missing password for this name")
+            await self._verify(address, account, password)
+            name = Name(account.name, account.key)
+        elif password is not None:
+            account = await self._create_account(name, password, address)
+        else:
+            self.check_free(name)
+        if outbox.closed:
+            return None  # closed (a timeout, say) while the password was checked
+        member = Member(name, outbox, owner, account=account is not None, wire=wire)
+        previous = self.hub.claim(member)
+        if previous is not None:
+            previous.owner.close(Bye("replaced", "you logged in from somewhere else"), "replaced")
+        log.info("%s: welcome %s%s", peer, name.spelling, " (account)" if account else "")
+        return member
+
+    async def _verify(self, address: str, account: Account, password: str) -> None:
+        """The password is right, or `auth_failed`; an address that keeps failing waits first."""
+        wait = self.guard.check(address, account.key)
+        if wait:
+            raise ChatError("auth_failed", refusal_message(wait))
+        right = False
+        try:
+            right = await self.hasher.verify(password, account.hash, who=address)
+        finally:  # a connection dropped mid-hash counts as a failure
+            (self.guard.succeeded if right else self.guard.failed)(address, account.key)
+        if not right:
+            raise ChatError("auth_failed", "wrong or missing password for this name")
+
+    async def _create_account(self, name: Name, password: str, address: str) -> Account:
+        """Make an account for a free name; its look-alikes stay taken while the hash runs.
+
+        Its direct-message history starts after every message accepted for the
+        name before the account existed (a guest's mail is not the account's).
+        """
+        hub = self.hub
+        self.check_free(name)
+        hub.reserve(name)
+        try:
+            digest = await self.hasher.hash(password, who=address)
+            await self.store.barrier()  # everything sent to the guest name is committed first
+            account = Account(name.key, name.spelling, digest, self.store.last_id + 1)
+            if not await self._guard(self.store.create_account(account)):
+                raise ChatError("auth_failed", "that name has an account")
+        finally:
+            hub.unreserve(name)
+        hub.add_account(name)
+        return account
+
+    def check_free(self, name: Name) -> None:
+        """A name without an account may be taken unless it, or a look-alike, is in use."""
+        hub = self.hub
+        if hub.online(name) is not None or name.key in hub.creating:
+            raise ChatError("name_taken", "that name is online")
+        if hub.looks_taken(name):
+            raise ChatError("name_taken", "that name looks like a name in use")
+
+    def account_of(self, member: Member) -> Account | None:
+        return self.store.accounts.get(member.name.key) if member.account else None
+
+    # ------------------------------------------------------------------ rooms
+
+    async def join(
+        self,
+        member: Member,
+        room: Name,
+        *,
+        since: int | None,
+        limit: int,
+        answer: Callable[[JoinResult], None],
+    ) -> None:
+        """Join (or resume in) a room: `answer` gets the page, then live items follow.
+
+        The answer is queued before anything that arrived for the room while
+        the history was read, so history and live delivery are seamless.
+        """
+        hub_room, names, boundary = self.hub.join(member, room)
+        try:
+            page = await self._guard(
+                self.store.page(
+                    room_conv(hub_room.key), after=since or 0, upto=boundary, limit=limit
+                )
+            )
+        except ChatError:
+            self.hub.part(member, hub_room.key)
+            raise
+        try:
+            answer(
+                JoinResult(hub_room.name.spelling, tuple(names), tuple(page.messages), page.more)
+            )
+        finally:
+            self.hub.release(member, hub_room)
+
+    def part(self, member: Member, room: Name) -> str:
+        """Leave a room; its spelling."""
+        hub_room = self.hub.part(member, room.key)
+        if hub_room is None:
+            raise ChatError("not_in_room", f"you are not in {room.spelling}")
+        return hub_room.name.spelling
+
+    def who(self, room: Name) -> tuple[str, list[str]]:
+        return self.hub.members(room)
+
+    def rooms(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> tuple[list[tuple[str, int]], bool]:
+        return self.hub.room_list(after=after, limit=limit)
+
+    # ------------------------------------------------------------------ messages
+
+    async def say(
+        self,
+        member: Member,
+        text: str,
+        *,
+        room: Name | None = None,
+        to: Name | None = None,
+        nonce: str | None = None,
+        re: RequestId | None = None,
+    ) -> Message | None:
+        """Accept a message for the next commit; its answer comes with the fan-out.
+
+        Returns the message stored earlier under the same nonce when the `say`
+        is a repeat that can no longer be delivered (the room was left, the
+        recipient went away): the door sends it to the sender alone.
+        """
+        if member.closed:
+            raise ChatError("bad_state", "the connection is closing")
+        if room is not None:
+            hub_room = member.rooms.get(room.key)
+            if hub_room is None:
+                if (earlier := await self._resent(member, nonce)) is not None:
+                    return earlier
+                raise ChatError("not_in_room", f"join {room.spelling} first")
+            draft = Draft(member.name, text, room=hub_room.name, nonce=nonce, re=re, origin=member)
+        else:
+            assert to is not None
+            recipient = self.hub.online(to)
+            if recipient is None:
+                if (earlier := await self._resent(member, nonce)) is not None:
+                    return earlier
+                raise ChatError("no_such_user", f"{to.spelling} is not online")
+            # addressed to this very connection (or account), never to a later holder of the name
+            draft = Draft(
+                member.name,
+                text,
+                to=recipient.name,
+                nonce=nonce,
+                re=re,
+                origin=member,
+                recipient=recipient,
+            )
+        await self.store.submit(draft)
+        return None
+
+    async def _resent(self, member: Member, nonce: str | None) -> Message | None:
+        """The message stored earlier under this sender's nonce, for a `say` sent again."""
+        if nonce is None:
+            return None
+        return await self._guard(self.store.find_nonce(member.name.key, nonce))
+
+    async def history(
+        self,
+        member: Member,
+        *,
+        room: Name | None = None,
+        with_: Name | None = None,
+        before: int | None = None,
+        limit: int,
+    ) -> HistoryResult:
+        """Older messages of a room the member is in, or of its direct conversation with a name."""
+        upto = self.hub.last_id
+        if before is not None:
+            upto = min(upto, before - 1)
+        if room is not None:
+            hub_room = member.rooms.get(room.key)
+            if hub_room is None:
+                raise ChatError("not_in_room", f"join {room.spelling} first")
+            page = await self._guard(
+                self.store.page(room_conv(hub_room.key), upto=upto, limit=limit)
+            )
+            return HistoryResult(tuple(page.messages), page.more, room=hub_room.name.spelling)
+        assert with_ is not None
+        account = self.account_of(member)
+        if account is None:
+            raise ChatError("auth_required", "direct-message history needs an account")
+        other = self.hub.online(with_)
+        spelling = other.name.spelling if other else with_.spelling
+        page = await self._guard(
+            self.store.page(
+                direct_conv(member.name.key, with_.key),
+                after=account.first_id - 1,
+                upto=upto,
+                limit=limit,
+            )
+        )
+        return HistoryResult(tuple(page.messages), page.more, with_=spelling)
+
+    @staticmethod
+    async def _guard(work: Awaitable[T]) -> T:
+        """A store call whose failure (disk full, locked) is the request's error only."""
+        try:
+            return await work
+        except StoreError as exc:
+            raise ChatError("unavailable", str(exc)) from None
