@@ -9,6 +9,7 @@ import pytest
 import trio
 import trio.testing
 
+from trio_chat.core.errors import ChatError
 from trio_chat.hub import Hub, Member
 from trio_chat.outbox import Outbox
 from trio_chat.protocol import Bye, LeaveReason, Message, Name, name_key
@@ -22,6 +23,7 @@ class FakeOwner:
 
     def __init__(self) -> None:
         self.overflows = 0
+        self.refused: list[tuple[Any, str]] = []
         self.closed_with: list[tuple[Bye | None, LeaveReason | None]] = []
 
     def close(self, bye: Bye | None = None, leave: LeaveReason | None = None) -> None:
@@ -29,6 +31,9 @@ class FakeOwner:
 
     def overflow(self) -> None:
         self.overflows += 1
+
+    def refuse(self, re: Any, error: ChatError) -> None:
+        self.refused.append((re, error.code))
 
 
 def name(text: str) -> Name:

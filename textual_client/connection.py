@@ -379,7 +379,7 @@ class ChatClient:
         while True:
             try:
                 event = self._conn.next_event()
-            except p.ChatError as exc:
+            except p.ProtocolError as exc:
                 self.listener(BadFrame(exc))
                 continue
             if event is not p.NEED_DATA:

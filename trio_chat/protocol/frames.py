@@ -1,0 +1,439 @@
+"""Every frame of both sides as a typed, frozen value, and the checks of a client frame's fields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final, Literal, TypeAlias
+
+from ..core.errors import ErrorCode
+from ..core.rules import (
+    MAX_TEXT,
+    SURROGATE,
+    Name,
+    nfc_length,
+)
+from .base import (
+    DEFAULT_LIMIT,
+    HISTORY_LIMIT,
+    MAX_FRAME,
+    MAX_ID,
+    MAX_INT,
+    PROTOCOL_VERSION,
+    ByeReason,
+    LeaveReason,
+    ProtocolError,
+    RequestId,
+)
+
+# --------------------------------------------------------------------------- fields
+
+_MISSING: Final = object()
+
+
+def _check_int(obj: Mapping[str, Any], key: str, lo: int, hi: int = MAX_INT) -> int | None:
+    value = obj.get(key, _MISSING)
+    if value is _MISSING:
+        return None
+    if type(value) is not int or not lo <= value <= hi:
+        raise ProtocolError("invalid_field", f"{key} must be an integer from {lo} to {hi}")
+    return value
+
+
+def _check_str(obj: Mapping[str, Any], key: str, lo: int, hi: int) -> str | None:
+    value = obj.get(key, _MISSING)
+    if value is _MISSING:
+        return None
+    if not isinstance(value, str) or SURROGATE.search(value) or not lo <= nfc_length(value) <= hi:
+        raise ProtocolError("invalid_field", f"{key} must be a string of {lo} to {hi} characters")
+    return value
+
+
+def check_request_id(value: object) -> RequestId:
+    """A frame's `id`: a string of 1 to 64 characters or an integer within ±2^53."""
+    if type(value) is int and -MAX_INT <= value <= MAX_INT:
+        return value
+    if isinstance(value, str) and not SURROGATE.search(value) and 1 <= nfc_length(value) <= MAX_ID:
+        return value
+    raise ProtocolError(
+        "invalid_field", f"id must be a string of 1 to {MAX_ID} characters or an integer"
+    )
+
+
+def _one_of(obj: Mapping[str, Any], first: str, second: str) -> str:
+    has_first, has_second = first in obj, second in obj
+    if has_first == has_second:
+        raise ProtocolError("invalid_field", f"exactly one of {first} and {second} is required")
+    return first if has_first else second
+
+
+def _required(obj: Mapping[str, Any], key: str) -> Any:
+    if key not in obj:
+        raise ProtocolError("invalid_field", f"{key} is required")
+    return obj[key]
+
+
+def _with_re(frame: dict[str, Any], re: RequestId | None) -> dict[str, Any]:
+    if re is not None:
+        frame["re"] = re
+    return frame
+
+
+# --------------------------------------------------------------------------- client frames
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    type: ClassVar[str] = "hello"
+    name: Name
+    password: str | None = None
+    client: str | None = None
+    id: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        frame: dict[str, Any] = {"type": "hello", "name": self.name.spelling, "protocol": 1}
+        if self.password is not None:
+            frame["password"] = self.password
+        if self.client is not None:
+            frame["client"] = self.client
+        return _with_id(frame, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    type: ClassVar[str] = "join"
+    room: Name
+    since: int | None = None
+    limit: int = DEFAULT_LIMIT
+    id: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        frame: dict[str, Any] = {"type": "join", "room": self.room.spelling, "limit": self.limit}
+        if self.since is not None:
+            frame["since"] = self.since
+        return _with_id(frame, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    type: ClassVar[str] = "part"
+    room: Name
+    id: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _with_id({"type": "part", "room": self.room.spelling}, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """A message to a room (`room`) or to one user (`to`): exactly one is set."""
+
+    type: ClassVar[str] = "say"
+    text: str
+    room: Name | None = None
+    to: Name | None = None
+    nonce: str | None = None
+    id: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        frame: dict[str, Any] = {"type": "say"}
+        if self.room is not None:
+            frame["room"] = self.room.spelling
+        if self.to is not None:
+            frame["to"] = self.to.spelling
+        frame["text"] = self.text
+        if self.nonce is not None:
+            frame["nonce"] = self.nonce
+        return _with_id(frame, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRequest:
+    """Older messages of a room (`room`) or of a direct conversation (`with_`)."""
+
+    type: ClassVar[str] = "history"
+    room: Name | None = None
+    with_: Name | None = None
+    before: int | None = None
+    limit: int = DEFAULT_LIMIT
+    id: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        frame: dict[str, Any] = {"type": "history", "limit": self.limit}
+        if self.room is not None:
+            frame["room"] = self.room.spelling
+        if self.with_ is not None:
+            frame["with"] = self.with_.spelling
+        if self.before is not None:
+            frame["before"] = self.before
+        return _with_id(frame, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    type: ClassVar[str] = "who"
+    room: Name
+    id: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _with_id({"type": "who", "room": self.room.spelling}, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomsRequest:
+    type: ClassVar[str] = "rooms"
+    id: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _with_id({"type": "rooms"}, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """A keepalive probe; the server sends it too, so it is a frame of both sides."""
+
+    type: ClassVar[str] = "ping"
+    id: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _with_id({"type": "ping"}, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """The answer to `ping`, from either side; `re` when the server answers a ping's id."""
+
+    type: ClassVar[str] = "pong"
+    id: RequestId | None = None
+    re: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _with_re(_with_id({"type": "pong"}, self.id), self.re)
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    type: ClassVar[str] = "quit"
+    reason: str | None = None
+    id: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        frame: dict[str, Any] = {"type": "quit"}
+        if self.reason is not None:
+            frame["reason"] = self.reason
+        return _with_id(frame, self.id)
+
+
+ClientFrame: TypeAlias = (
+    Hello | Join | Part | Say | HistoryRequest | Who | RoomsRequest | Ping | Pong | Quit
+)
+
+
+def _with_id(frame: dict[str, Any], id: RequestId | None) -> dict[str, Any]:
+    if id is not None:
+        frame["id"] = id
+    return frame
+
+
+# --------------------------------------------------------------------------- server frames
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A stored chat message: to a room (`room`) or to one user (`to`)."""
+
+    type: ClassVar[str] = "message"
+    id: int
+    sender: str
+    text: str
+    ts: str
+    room: str | None = None
+    to: str | None = None
+    re: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        frame: dict[str, Any] = {"type": "message", "id": self.id}
+        if self.room is not None:
+            frame["room"] = self.room
+        else:
+            frame["to"] = self.to
+        frame["from"] = self.sender
+        frame["text"] = self.text
+        frame["ts"] = self.ts
+        return _with_re(frame, self.re)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_frame: int = MAX_FRAME
+    max_text: int = MAX_TEXT
+    history_limit: int = HISTORY_LIMIT
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    type: ClassVar[str] = "welcome"
+    name: str
+    account: bool
+    server: str
+    protocol: int = PROTOCOL_VERSION
+    limits: Limits = field(default_factory=Limits)
+    re: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        limits = {
+            "max_frame": self.limits.max_frame,
+            "max_text": self.limits.max_text,
+            "history_limit": self.limits.history_limit,
+        }
+        frame = {
+            "type": "welcome",
+            "name": self.name,
+            "account": self.account,
+            "server": self.server,
+            "protocol": self.protocol,
+            "limits": limits,
+        }
+        return _with_re(frame, self.re)
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    type: ClassVar[str] = "joined"
+    room: str
+    members: tuple[str, ...]
+    history: tuple[Message, ...]
+    more: bool
+    re: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        frame = {
+            "type": "joined",
+            "room": self.room,
+            "members": list(self.members),
+            "history": [m.to_wire() for m in self.history],
+            "more": self.more,
+        }
+        return _with_re(frame, self.re)
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    type: ClassVar[str] = "left"
+    room: str
+    re: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _with_re({"type": "left", "room": self.room}, self.re)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """The answer to `history`: a page of a room (`room`) or a conversation (`with_`)."""
+
+    type: ClassVar[str] = "history"
+    messages: tuple[Message, ...]
+    more: bool
+    room: str | None = None
+    with_: str | None = None
+    re: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        frame: dict[str, Any] = {"type": "history"}
+        if self.room is not None:
+            frame["room"] = self.room
+        else:
+            frame["with"] = self.with_
+        frame["messages"] = [m.to_wire() for m in self.messages]
+        frame["more"] = self.more
+        return _with_re(frame, self.re)
+
+
+@dataclass(frozen=True, slots=True)
+class Members:
+    type: ClassVar[str] = "members"
+    room: str
+    members: tuple[str, ...]
+    re: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _with_re(
+            {"type": "members", "room": self.room, "members": list(self.members)}, self.re
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    room: str
+    members: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoomList:
+    type: ClassVar[str] = "rooms"
+    rooms: tuple[RoomInfo, ...]
+    re: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        rooms = [{"room": r.room, "members": r.members} for r in self.rooms]
+        return _with_re({"type": "rooms", "rooms": rooms}, self.re)
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    type: ClassVar[str] = "presence"
+    room: str
+    name: str
+    state: Literal["joined", "left"]
+    ts: str
+    reason: LeaveReason | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        frame: dict[str, Any] = {
+            "type": "presence",
+            "room": self.room,
+            "name": self.name,
+            "state": self.state,
+        }
+        if self.reason is not None:
+            frame["reason"] = self.reason
+        frame["ts"] = self.ts
+        return frame
+
+
+@dataclass(frozen=True, slots=True)
+class Bye:
+    type: ClassVar[str] = "bye"
+    reason: ByeReason
+    message: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": "bye", "reason": self.reason, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    type: ClassVar[str] = "error"
+    code: ErrorCode
+    message: str
+    re: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _with_re({"type": "error", "code": self.code, "message": self.message}, self.re)
+
+
+ServerFrame: TypeAlias = (
+    Welcome
+    | Joined
+    | Left
+    | Message
+    | HistoryPage
+    | Members
+    | RoomList
+    | Presence
+    | Ping
+    | Pong
+    | Bye
+    | Error
+)
+Frame: TypeAlias = ClientFrame | ServerFrame
