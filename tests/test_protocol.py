@@ -159,6 +159,7 @@ def n(spelling: str) -> Name:
         ({"type": "who", "room": "lobby", "id": "w"}, Who(room=n("lobby"), id="w")),
         ({"type": "rooms"}, RoomsRequest()),
         ({"type": "rooms", "id": 0}, RoomsRequest(id=0)),
+        ({"type": "rooms", "after": "Lobby", "limit": 2}, RoomsRequest(n("Lobby"), 2)),
         ({"type": "ping"}, Ping()),
         ({"type": "ping", "id": -5}, Ping(id=-5)),
         ({"type": "pong"}, Pong()),
@@ -1009,6 +1010,7 @@ def test_server_frames_match_protocol_md_examples() -> None:
     assert json.loads(encode(RoomList((RoomInfo("a", 3),)))) == {
         "type": "rooms",
         "rooms": [{"room": "a", "members": 3}],
+        "more": False,
     }
 
 

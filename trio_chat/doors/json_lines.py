@@ -204,9 +204,10 @@ class JsonSession(DoorSession):
         self.send(Members(room=room, members=tuple(names), re=who.id))
 
     async def _rooms(self, request: RoomsRequest) -> None:
-        listing, _ = self.chat.rooms()
+        after = None if request.after is None else request.after.key
+        listing, more = self.chat.rooms(after=after, limit=request.limit)
         rooms = tuple(RoomInfo(name, count) for name, count in listing)
-        self.send(RoomList(rooms=rooms, re=request.id))
+        self.send(RoomList(rooms=rooms, more=more, re=request.id))
 
 
 _Handler = Callable[[JsonSession, Any], Awaitable[None]]

@@ -70,6 +70,9 @@ from .base import (
     PROTOCOL_VERSION as PROTOCOL_VERSION,
 )
 from .base import (
+    ROOMS_LIMIT as ROOMS_LIMIT,
+)
+from .base import (
     SMALL_FRAME as SMALL_FRAME,
 )
 from .base import (

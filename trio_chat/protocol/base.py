@@ -14,6 +14,7 @@ MAX_FRAME: Final = 65536  # bytes of a client frame, its LF included
 SMALL_FRAME: Final = 16384  # bytes past which only a valid `say` is accepted
 HISTORY_LIMIT: Final = 500  # the most messages one join or history answer holds
 DEFAULT_LIMIT: Final = 50
+ROOMS_LIMIT: Final = 1000  # rooms in one `rooms` answer, at most and by default
 MAX_ID: Final = 64  # characters of a string `id` or a `nonce`
 MAX_INT: Final = 2**53  # JSON integers beyond this are not exact everywhere
 MIN_PASSWORD: Final = 8

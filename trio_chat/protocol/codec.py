@@ -28,6 +28,7 @@ from .base import (
     MAX_REASON,
     MAX_SERVER_FRAME,
     MIN_PASSWORD,
+    ROOMS_LIMIT,
     SMALL_FRAME,
     ProtocolError,
     RequestId,
@@ -115,6 +116,16 @@ def _parse_history(obj: dict[str, Any], rid: RequestId | None) -> HistoryRequest
     return HistoryRequest(with_=with_, before=before, limit=limit, id=rid)
 
 
+def _parse_rooms_request(obj: dict[str, Any], rid: RequestId | None) -> RoomsRequest:
+    after = obj.get("after")
+    limit = _check_int(obj, "limit", 1, ROOMS_LIMIT)
+    return RoomsRequest(
+        after=None if after is None else parse_name(after, "after", "room_invalid"),
+        limit=ROOMS_LIMIT if limit is None else limit,
+        id=rid,
+    )
+
+
 def _parse_quit(obj: dict[str, Any], rid: RequestId | None) -> Quit:
     return Quit(reason=_check_str(obj, "reason", 0, MAX_REASON), id=rid)
 
@@ -126,7 +137,7 @@ _CLIENT_PARSERS: Final[dict[str, Callable[[dict[str, Any], RequestId | None], Cl
     "say": _parse_say,
     "history": _parse_history,
     "who": lambda obj, rid: Who(room=_room(obj), id=rid),
-    "rooms": lambda obj, rid: RoomsRequest(id=rid),
+    "rooms": _parse_rooms_request,
     "ping": lambda obj, rid: Ping(id=rid),
     "pong": lambda obj, rid: Pong(id=rid),
     "quit": _parse_quit,
@@ -278,7 +289,8 @@ def _parse_rooms(f: _Fields) -> RoomList:
             raise ProtocolError("bad_frame", "rooms: each room must be an object")
         rf = _Fields(item)
         rooms.append(RoomInfo(rf.text("room"), rf.integer("members")))
-    return RoomList(rooms=tuple(rooms), re=f.re())
+    more = f.obj.get("more", False)
+    return RoomList(rooms=tuple(rooms), more=more is True, re=f.re())
 
 
 def _parse_presence(f: _Fields) -> Presence:

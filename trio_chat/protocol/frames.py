@@ -20,6 +20,7 @@ from .base import (
     MAX_ID,
     MAX_INT,
     PROTOCOL_VERSION,
+    ROOMS_LIMIT,
     ByeReason,
     LeaveReason,
     ProtocolError,
@@ -181,11 +182,20 @@ class Who:
 
 @dataclass(frozen=True, slots=True)
 class RoomsRequest:
+    """A page of the room list: the first `limit` rooms after the room `after`, by name."""
+
     type: ClassVar[str] = "rooms"
+    after: Name | None = None
+    limit: int = ROOMS_LIMIT
     id: RequestId | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return _with_id({"type": "rooms"}, self.id)
+        frame: dict[str, Any] = {"type": "rooms"}
+        if self.after is not None:
+            frame["after"] = self.after.spelling
+        if self.limit != ROOMS_LIMIT:
+            frame["limit"] = self.limit
+        return _with_id(frame, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,11 +382,12 @@ class RoomInfo:
 class RoomList:
     type: ClassVar[str] = "rooms"
     rooms: tuple[RoomInfo, ...]
+    more: bool = False
     re: RequestId | None = None
 
     def to_wire(self) -> dict[str, Any]:
         rooms = [{"room": r.room, "members": r.members} for r in self.rooms]
-        return _with_re({"type": "rooms", "rooms": rooms}, self.re)
+        return _with_re({"type": "rooms", "rooms": rooms, "more": self.more}, self.re)
 
 
 @dataclass(frozen=True, slots=True)
