@@ -41,7 +41,8 @@ def name(text: str) -> Name:
 
 
 def member(text: str, limit: int = 1000) -> Member:
-    return Member(name(text), Outbox(limit), FakeOwner())
+    # patience 0: the frame bound holds at once (its patience is tested in test_outbox)
+    return Member(name(text), Outbox(limit, patience=0), FakeOwner())
 
 
 def frames(m: Member) -> list[dict[str, Any]]:
@@ -49,7 +50,8 @@ def frames(m: Member) -> list[dict[str, Any]]:
     out = m.outbox
     data = b"".join(out._chunks)
     out._chunks.clear()
-    out.frames = 0
+    out._counts.clear()
+    out.frames = out.nbytes = 0
     return [json.loads(line) for line in data.splitlines()]
 
 
@@ -238,7 +240,7 @@ async def test_a_full_outbox_calls_overflow_and_spares_the_others() -> None:
 
 
 async def test_one_big_item_fits_an_outbox_that_has_kept_up() -> None:
-    outbox = Outbox(3)
+    outbox = Outbox(3, patience=0)
     assert outbox.put(b"x\n" * 10, 10)  # empty: a whole batch is taken
     assert not outbox.put(b"y\n", 1)
     taken = await outbox.take()

@@ -16,6 +16,7 @@ from harness import FOREVER, open_session
 
 from trio_chat.config import Config
 from trio_chat.doors.base import LAST_WORDS, MAX_ERRORS
+from trio_chat.outbox import PATIENCE
 
 pytestmark = pytest.mark.trio
 
@@ -202,17 +203,18 @@ async def test_a_client_that_never_reads_gets_bye_slow_consumer(
         c = h.client
         await welcome(c)
         # lockstep: the first pong's send_all waits for a reader, the rest queue up behind it
-        for i in range(limit):
+        for i in range(limit + 1):  # one more than the bound: tolerated while it may drain
             await c.send(type="ping", id=i)
         await trio.testing.wait_all_tasks_blocked()
         assert not h.session.outbox.closed and not h.done.is_set()
-        await c.send(type="ping", id=limit)  # one more than the bound
+        await trio.sleep(PATIENCE)  # over the bound, and nothing sent for that long
+        await c.send(type="ping", id=limit + 1)
         await trio.testing.wait_all_tasks_blocked()
         assert h.session.outbox.closed
         # the client reads now, within the last words' grace: queued pongs, then the bye
-        frames = [await c.recv() for _ in range(limit + 1)]
+        frames = [await c.recv() for _ in range(limit + 2)]
         assert frames[-1]["type"] == "bye" and frames[-1]["reason"] == "slow_consumer"
-        assert frames[:-1] == [{"type": "pong", "re": i} for i in range(limit)]
+        assert frames[:-1] == [{"type": "pong", "re": i} for i in range(limit + 1)]
         assert await c.closed()
         await h.done.wait()
         assert not h.hub.users
@@ -229,6 +231,8 @@ async def test_a_slow_consumer_that_never_reads_is_closed_soon(
         await welcome(c)
         for i in range(limit + 1):
             await c.send(type="ping", id=i)
+        await trio.sleep(PATIENCE)  # over the bound, and nothing sent for that long
+        await c.send(type="ping", id=limit + 1)
         t = trio.current_time()
         await h.done.wait()  # virtual time: the clock jumps to the writer's deadline
         assert h.ended_at is not None
