@@ -14,6 +14,7 @@ Json = dict[str, Any]
 LABELS = {
     "server": "trio-chat",
     "relay": "bare trio relay",
+    "irc-door": "trio-chat's IRC door",
     "ngircd": "ngircd (C)",
     "inspircd": "InspIRCd (C++)",
     "miniircd": "miniircd (Python)",
@@ -48,7 +49,7 @@ def target_rows(data: Json) -> list[str]:
                 f"| fanout ahead of miniircd | {fanout['deliveries_per_s']:,} vs {mini:,}"
                 f" | {_status(fanout['deliveries_per_s'] > mini)} |"
             )
-        for name in ("ngircd", "inspircd"):
+        for name in ("irc-door", "ngircd", "inspircd"):
             rate = fanout.get(f"{name}_deliveries_per_s")
             if rate:
                 rows.append(

@@ -26,12 +26,14 @@ from string import Template
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "benchmarks" / "irc"
-IRC_SERVERS = ("ngircd", "inspircd", "miniircd")
+IRC_SERVERS = ("irc-door", "ngircd", "inspircd", "miniircd")
+"""IRC servers run with the IRC load; `irc-door` is trio-chat itself through its IRC door."""
 MINIIRCD_MAX_CLIENTS = 500
 """miniircd uses select() (at most FD_SETSIZE = 1024 descriptors) and its joins take
 quadratic time (47 s for 500 clients here, minutes for 1000): larger runs skip it."""
 
-_LISTENING = re.compile(r"listening on \[?([^\s\]]+?)\]?:(\d+)")
+_LISTENING = re.compile(r"(?<!irc )listening on \[?([^\s\]]+?)\]?:(\d+)")
+_IRC_LISTENING = re.compile(r"irc listening on \[?([^\s\]]+?)\]?:(\d+)")
 
 
 class ServerUnavailable(Exception):
@@ -67,7 +69,12 @@ def free_port() -> int:
 
 @contextmanager
 def _process(
-    name: str, dialect: str, argv: list[str], workdir: Path, port: int | None
+    name: str,
+    dialect: str,
+    argv: list[str],
+    workdir: Path,
+    port: int | None,
+    listening: re.Pattern[str] = _LISTENING,
 ) -> Iterator[Target]:
     """Run `argv`, wait until it listens (its log line, or `port` accepting), stop it after.
 
@@ -79,20 +86,22 @@ def _process(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
         )
     try:
-        found = _wait_listening(proc, log_path, port)
+        found = _wait_listening(proc, log_path, port, listening)
         yield Target(name, dialect, HOST, found, proc.pid, workdir)
     finally:
         stop(proc)
 
 
-def _wait_listening(proc: subprocess.Popen[bytes], log_path: Path, port: int | None) -> int:
+def _wait_listening(
+    proc: subprocess.Popen[bytes], log_path: Path, port: int | None, listening: re.Pattern[str]
+) -> int:
     end = time.monotonic() + 30
     while time.monotonic() < end:
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"server exited with {proc.returncode}:\n{tail}")
         if port is None:
-            match = _LISTENING.search(log_path.read_text(errors="replace"))
+            match = listening.search(log_path.read_text(errors="replace"))
             if match:
                 return int(match.group(2))
         else:
@@ -126,8 +135,13 @@ def _workdir(name: str) -> Iterator[Path]:
 
 
 @contextmanager
-def chat_server(queue_limit: int = 100_000, db: Path | None = None) -> Iterator[Target]:
-    """trio-chat with flood control and connection caps off, on a fresh (or given) db."""
+def chat_server(
+    queue_limit: int = 100_000, db: Path | None = None, *, irc: bool = False
+) -> Iterator[Target]:
+    """trio-chat with flood control and connection caps off, on a fresh (or given) db.
+
+    With `irc`, the target is its IRC door (the load speaks IRC to it).
+    """
     raise_file_limit()
     with _workdir("chat") as workdir:
         argv = [
@@ -149,6 +163,11 @@ def chat_server(queue_limit: int = 100_000, db: Path | None = None) -> Iterator[
             "--queue-limit",
             str(queue_limit),
         ]
+        if irc:
+            argv += ["--irc-port", "0"]
+            with _process("irc-door", "irc", argv, workdir, None, _IRC_LISTENING) as target:
+                yield target
+            return
         with _process("server", "chat", argv, workdir, None) as target:
             yield target
 
@@ -173,6 +192,10 @@ def _binary(name: str) -> str:
 @contextmanager
 def irc_server(name: str, clients: int = 0) -> Iterator[Target]:
     """ngircd, inspircd or miniircd with the configs in benchmarks/irc/ (caps and floods off)."""
+    if name == "irc-door":
+        with chat_server(irc=True) as target:
+            yield target
+        return
     if name == "miniircd":
         if importlib.util.find_spec("miniircd") is None:
             raise ServerUnavailable("miniircd is not installed (pip install miniircd)")

@@ -266,8 +266,10 @@ def format_message(
     *params: str,
     source: str | None = None,
     tags: Mapping[str, str] | None = None,
+    trailing: bool = False,
 ) -> bytes:
-    """One IRC line with its CR LF; the last param goes as trailing only when it must.
+    """One IRC line with its CR LF; the last param goes as trailing when it must, or always
+    with `trailing` (texts are sent as `:text`, as clients expect and ergo sends them).
 
     Raises ValueError on what would not parse back the same: a middle param that is
     empty, holds a space or starts with ':', a bad tag key, source or command, or a
@@ -299,7 +301,7 @@ def format_message(
             if not param or " " in param or param[0] == ":":
                 raise ValueError(f"a middle param cannot be {param!r}")
             parts.append(param)
-        parts.append(":" + last if not last or " " in last or last[0] == ":" else last)
+        parts.append(":" + last if trailing or not last or " " in last or last[0] == ":" else last)
     line = " ".join(parts)
     if "\n" in line or "\r" in line or "\x00" in line:
         raise ValueError(f"NUL, CR or LF in a message: {line!r}")
