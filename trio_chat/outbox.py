@@ -1,11 +1,12 @@
 """A connection's bounded queue of encoded frames: fan-out puts without ever waiting.
 
-What is unsent has two bounds. Bytes queued (not counting what the writer is
-sending): a hard bound at every instant, so memory stays bounded whatever a client
-does (at most max_bytes plus the item in flight). Frames: counted in time, for clients that do not read; being over it is
-tolerated while the writer makes progress, so a reader that keeps up survives the
-server's own hiccups (a commit stall's backlog fanned out at once). The frame
-bound counts frames, not items, because one item may be a whole committed batch.
+What is unsent has two bounds. Bytes queued (not what the writer is sending): a
+hard bound at every instant, so memory stays bounded whatever a client does (at
+most max_bytes plus the item in flight). Frames: counted in time, for clients that
+do not read; being over it is tolerated while the writer makes progress, so a
+reader that keeps up survives the server's own hiccups (a commit stall's backlog
+fanned out at once). The frame bound counts frames, not items, because one item
+may be a whole committed batch.
 """
 
 from __future__ import annotations
