@@ -422,7 +422,7 @@ async def test_chathistory_latest_and_before(config: Config) -> None:
             "m1",
             "m2",
         ]
-        await irc.send("CHATHISTORY AFTER #lobby msgid=1 10")
+        await irc.send("CHATHISTORY AFTER #lobby msgid=zero 10")
         await irc.expect("^:trio-chat FAIL CHATHISTORY INVALID_PARAMS ")
         await irc.send("CHATHISTORY LATEST #elsewhere * 10")
         await irc.expect("^:trio-chat FAIL CHATHISTORY INVALID_TARGET ")

@@ -107,6 +107,56 @@ async def test_replay_after_join_and_chathistory_paging(both: RunningServer) -> 
     assert got == ids[:-10]
 
 
+def msgids(page: list[str]) -> list[int]:
+    found = [re.search(r"msgid=(\d+)", line) for line in page if "PRIVMSG" in line]
+    return [int(m[1]) for m in found if m is not None]
+
+
+async def test_chathistory_every_subcommand_and_reference(both: RunningServer) -> None:
+    """LATEST after a msgid, AFTER, AROUND, BETWEEN both ways, timestamps, and TARGETS."""
+    souvik = await login(both.port, "Souvik", "lobby")
+    sent = [await souvik.say("lobby", f"m{i}") for i in range(12)]
+    ids = [m["id"] for m in sent]
+    hist = await irc_user(both, "Hist", "draft/chathistory", "batch", "message-tags")
+    await hist.join("#lobby")
+
+    async def page(command: str) -> list[int]:
+        await hist.send(command)
+        return msgids(await hist.until("BATCH -"))
+
+    assert await page(f"CHATHISTORY LATEST #lobby msgid={ids[8]} 10") == ids[9:]
+    assert await page(f"CHATHISTORY LATEST #lobby msgid={ids[2]} 3") == ids[-3:]
+    assert await page(f"CHATHISTORY AFTER #lobby msgid={ids[3]} 4") == ids[4:8]
+    assert await page(f"CHATHISTORY AROUND #lobby msgid={ids[6]} 5") == ids[4:9]
+    assert await page(f"CHATHISTORY BETWEEN #lobby msgid={ids[1]} msgid={ids[7]} 3") == ids[2:5]
+    assert await page(f"CHATHISTORY BETWEEN #lobby msgid={ids[7]} msgid={ids[1]} 3") == ids[4:7]
+    # timestamps: from the seventh message's time on (messages of one commit share a time)
+    ts = sent[6]["ts"]
+    after = await page(f"CHATHISTORY AFTER #lobby timestamp={ts} 20")
+    before = await page(f"CHATHISTORY BEFORE #lobby timestamp={ts} 20")
+    assert after[0] <= ids[6] and before + after == ids
+    early, late = "timestamp=2000-01-01T00:00:00.000Z", "timestamp=2999-01-01T00:00:00.000Z"
+    await hist.send(f"CHATHISTORY TARGETS {early} {late} 10")
+    targets = await hist.until("BATCH -")
+    assert any(" CHATHISTORY TARGETS #lobby timestamp=" in line for line in targets)
+    await hist.send("CHATHISTORY AFTER #lobby msgid=banana 5")
+    assert "INVALID_PARAMS" in await hist.expect("FAIL CHATHISTORY")
+    await hist.send("CHATHISTORY LATEST #nowhere * 5")
+    assert "INVALID_TARGET" in await hist.expect("FAIL CHATHISTORY")
+
+
+async def test_json_history_after_shows_a_hit_in_context(both: RunningServer) -> None:
+    """history with after: the oldest entries after an id, `more` when newer ones remain."""
+    souvik = await login(both.port, "Souvik", "lobby")
+    ids = [(await souvik.say("lobby", f"m{i}"))["id"] for i in range(10)]
+    await souvik.send(type="history", room="lobby", after=ids[2], limit=3, id="h")
+    page = await souvik.expect("history", re="h")
+    assert [m["id"] for m in page["messages"]] == ids[3:6] and page["more"] is True
+    await souvik.send(type="history", room="lobby", after=ids[2], before=ids[5], id="h2")
+    page = await souvik.expect("history", re="h2")
+    assert [m["id"] for m in page["messages"]] == ids[3:5] and page["more"] is False
+
+
 async def test_sasl_plain_with_an_account_made_on_the_json_side(both: RunningServer) -> None:
     made = await login(both.port, "Souvik", password="a-good-password")
     await made.send(type="quit")

@@ -155,6 +155,10 @@ def n(spelling: str) -> Name:
             {"type": "history", "room": "lobby", "before": 42},
             HistoryRequest(room=n("lobby"), before=42),
         ),
+        (
+            {"type": "history", "room": "lobby", "after": 0, "before": 42},
+            HistoryRequest(room=n("lobby"), before=42, after=0),
+        ),
         ({"type": "who", "room": "lobby"}, Who(room=n("lobby"))),
         ({"type": "who", "room": "lobby", "id": "w"}, Who(room=n("lobby"), id="w")),
         ({"type": "rooms"}, RoomsRequest()),
@@ -407,6 +411,7 @@ INT_FIELDS: list[tuple[dict[str, Any], str, int]] = [
     ({"type": "join", "room": "r"}, "since", 0),
     ({"type": "join", "room": "r"}, "limit", 1),
     ({"type": "history", "room": "r"}, "before", 1),
+    ({"type": "history", "room": "r"}, "after", 0),
     ({"type": "history", "with": "u"}, "limit", 1),
 ]
 NOT_INTEGERS: list[tuple[str, bytes]] = [

@@ -566,16 +566,47 @@ class Store:
             raise _unavailable(exc) from exc
 
     async def page(
-        self, conv: str, *, after: int = 0, upto: int, limit: int = HISTORY_LIMIT
+        self,
+        conv: str,
+        *,
+        after: int = 0,
+        upto: int,
+        limit: int = HISTORY_LIMIT,
+        newest: bool = True,
     ) -> Page:
-        """The newest `limit` messages of a conversation with after < id <= upto, oldest first.
+        """`limit` messages of a conversation with after < id <= upto, oldest first: the
+        newest of them (`more`: older ones left out), or with `newest=False` the oldest
+        (`more`: newer ones left out).
 
         StoreUnavailable if the file cannot be read now.
         """
         try:
             return await trio.to_thread.run_sync(
-                _page, self._reader, conv, after, upto, limit, limiter=self._read_limiter
+                _page, self._reader, conv, after, upto, limit, newest, limiter=self._read_limiter
             )
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
+
+    async def first_id_at(self, ts: str, *, inclusive: bool = True) -> int:
+        """The first id committed at `ts` or later (after it, unless `inclusive`); ids and
+        timestamps grow together, so it is found by bisecting the ids (no index on ts)."""
+        try:
+            return await trio.to_thread.run_sync(
+                _first_id_at, self._reader, ts, inclusive, limiter=self._read_limiter
+            )
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
+
+    async def conversations(
+        self, convs: list[str], party: str | None, *, after: int, upto: int, limit: int
+    ) -> list[tuple[str, int, str]]:
+        """Which of `convs`, and of the direct conversations of the name key `party`, have
+        messages with after < id <= upto: (conv, last id, its ts), most recent first."""
+        try:
+            return await trio.to_thread.run_sync(
+                _conversations, self._reader, convs, party, after, upto, limit,
+                limiter=self._read_limiter,
+            )  # fmt: skip
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
 
@@ -588,14 +619,67 @@ def _by_nonce(db: sqlite3.Connection, sender_key: str, nonce: str) -> Message | 
     return None if row is None else _row_message(row)
 
 
-def _page(db: sqlite3.Connection, conv: str, after: int, upto: int, limit: int) -> Page:
+def _page(
+    db: sqlite3.Connection, conv: str, after: int, upto: int, limit: int, newest: bool
+) -> Page:
+    order = "DESC" if newest else "ASC"
     rows = db.execute(
         f"SELECT {_COLUMNS} FROM messages WHERE conv = ? AND id > ? AND id <= ?"
-        " ORDER BY id DESC LIMIT ?",
+        f" ORDER BY id {order} LIMIT ?",
         (conv, after, upto, limit + 1),
     ).fetchall()
     more = len(rows) > limit
-    return Page([_row_message(r) for r in reversed(rows[:limit])], more)
+    rows = rows[:limit]
+    if newest:
+        rows.reverse()
+    return Page([_row_message(r) for r in rows], more)
+
+
+def _first_id_at(db: sqlite3.Connection, ts: str, inclusive: bool) -> int:
+    (low, high) = db.execute(
+        "SELECT coalesce(min(id), 1), coalesce(max(id), 0) FROM messages"
+    ).fetchone()
+    found = high + 1  # past the newest: nothing is that late
+    while low <= high:  # the first id whose ts is at (or after) `ts`
+        middle = (low + high) // 2
+        row = db.execute(
+            "SELECT id, ts FROM messages WHERE id >= ? ORDER BY id LIMIT 1", (middle,)
+        ).fetchone()
+        if row is None:
+            break
+        if row[1] > ts or (inclusive and row[1] == ts):
+            found, high = row[0], middle - 1
+        else:
+            low = row[0] + 1
+    return int(found)
+
+
+def _conversations(
+    db: sqlite3.Connection,
+    convs: list[str],
+    party: str | None,
+    after: int,
+    upto: int,
+    limit: int,
+) -> list[tuple[str, int, str]]:
+    marks = ",".join("?" * len(convs)) or "NULL"
+    # a direct conversation's conv is '@a b' (keys sorted): `party` first or second
+    direct = "" if party is None else (
+        " OR (substr(conv, 1, ?) = ? OR substr(conv, -?) = ?)"
+    )  # fmt: skip
+    params: list[object] = list(convs)
+    if party is not None:
+        params += [len(party) + 2, f"@{party} ", len(party) + 1, f" {party}"]
+    rows = db.execute(
+        f"SELECT conv, max(id) AS last FROM messages WHERE (conv IN ({marks}){direct})"
+        " AND id > ? AND id <= ? GROUP BY conv ORDER BY last DESC LIMIT ?",
+        (*params, after, upto, limit),
+    ).fetchall()
+    found = []
+    for conv, last in rows:
+        (ts,) = db.execute("SELECT ts FROM messages WHERE id = ?", (last,)).fetchone()
+        found.append((conv, int(last), str(ts)))
+    return found
 
 
 # A batch as one JSON array of rows; ON CONFLICT skips a repeated (sender, nonce).

@@ -256,35 +256,79 @@ class Chat:
         room: Name | None = None,
         with_: Name | None = None,
         before: int | None = None,
+        after: int | None = None,
         limit: int,
+        newest: bool | None = None,
     ) -> HistoryResult:
-        """Older messages of a room the member is in, or of its direct conversation with a name."""
+        """A page of a room the member is in, or of its direct conversation with a name.
+
+        The entries with after < id < before, oldest first: the newest `limit` of
+        them, or the oldest when `after` is given (unless `newest` says otherwise).
+        """
         upto = self.hub.last_id
         if before is not None:
             upto = min(upto, before - 1)
+        newest = after is None if newest is None else newest
+        conv, first, shown = self._conversation(member, room, with_)
+        page = await self._guard(
+            self.store.page(
+                conv, after=max(first - 1, after or 0), upto=upto, limit=limit, newest=newest
+            )
+        )
+        if room is not None:
+            return HistoryResult(tuple(page.messages), page.more, room=shown)
+        return HistoryResult(tuple(page.messages), page.more, with_=shown)
+
+    def _conversation(
+        self, member: Member, room: Name | None, with_: Name | None
+    ) -> tuple[str, int, str]:
+        """A conversation the member may read: its store key, its first id, its spelling."""
         if room is not None:
             hub_room = member.rooms.get(room.key)
             if hub_room is None:
                 raise ChatError("not_in_room", f"join {room.spelling} first")
-            page = await self._guard(
-                self.store.page(room_conv(hub_room.key), upto=upto, limit=limit)
-            )
-            return HistoryResult(tuple(page.messages), page.more, room=hub_room.name.spelling)
+            return room_conv(hub_room.key), 1, hub_room.name.spelling
         assert with_ is not None
         account = self.account_of(member)
         if account is None:
             raise ChatError("auth_required", "direct-message history needs an account")
         other = self.hub.online(with_)
         spelling = other.name.spelling if other else with_.spelling
-        page = await self._guard(
-            self.store.page(
-                direct_conv(member.name.key, with_.key),
-                after=account.first_id - 1,
-                upto=upto,
+        return direct_conv(member.name.key, with_.key), account.first_id, spelling
+
+    async def first_id_at(self, ts: str, *, inclusive: bool = True) -> int:
+        """The first id committed at (or after) a timestamp, for references by time."""
+        return await self._guard(self.store.first_id_at(ts, inclusive=inclusive))
+
+    async def conversations(
+        self, member: Member, *, after: int, before: int, limit: int
+    ) -> list[tuple[str | None, str | None, int, str]]:
+        """The member's conversations with messages with after < id < before, most recent
+        first: (room, with, last id, its ts); direct ones only for an account."""
+        rooms = {room_conv(key): room.name.spelling for key, room in member.rooms.items()}
+        account = self.account_of(member)
+        party = member.name.key if account is not None else None
+        found = await self._guard(
+            self.store.conversations(
+                list(rooms),
+                party,
+                after=max(after, 0),
+                upto=min(before - 1, self.hub.last_id),
                 limit=limit,
             )
         )
-        return HistoryResult(tuple(page.messages), page.more, with_=spelling)
+        listing: list[tuple[str | None, str | None, int, str]] = []
+        for conv, last, ts in found:
+            if conv in rooms:
+                listing.append((rooms[conv], None, last, ts))
+            elif account is not None and last >= account.first_id:
+                first, second = conv[1:].split(" ", 1)
+                other_key = second if first == member.name.key else first
+                online = self.hub.users.get(other_key)
+                other = self.store.accounts.get(other_key)
+                spelling = online.name.spelling if online else other.name if other else other_key
+                listing.append((None, spelling, last, ts))
+        return listing
 
     @staticmethod
     async def _guard(work: Awaitable[T]) -> T:

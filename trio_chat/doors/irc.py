@@ -25,6 +25,7 @@ import base64
 import binascii
 import functools
 import itertools
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -32,7 +33,7 @@ from typing import Final
 import trio
 
 from .. import __version__
-from ..core.chat import Chat, JoinResult
+from ..core.chat import Chat, HistoryResult, JoinResult
 from ..core.errors import ChatError
 from ..core.rules import Name, check_text, parse_name
 from ..hub import Item, Member
@@ -611,7 +612,7 @@ class IrcSession(DoorSession):
             "CHANNELLEN=33",
             f"TARGMAX=PRIVMSG:{TARGMAX},NOTICE:{TARGMAX},JOIN:,PART:",
             f"CHATHISTORY={HISTORY_MAX}",
-            "MSGREFTYPES=msgid",
+            "MSGREFTYPES=msgid,timestamp",
             f"NETWORK={network}",
             "PREFIX=(o)@",
             "CHANMODES=b,,,i",
@@ -1008,47 +1009,156 @@ class IrcSession(DoorSession):
     # ------------------------------------------------------------------ CHATHISTORY
 
     async def _chathistory(self, message: IrcMessage) -> None:
+        """draft/chathistory: LATEST, BEFORE, AFTER, AROUND, BETWEEN and TARGETS, with
+        `msgid=` and `timestamp=` references, mapped onto the core's history pages."""
         member = self.member
         assert member is not None
-        sub, target, ref, count = message.params[:4]
-        sub = sub.upper()
-        if sub not in ("LATEST", "BEFORE"):
-            self.fail("CHATHISTORY", "INVALID_PARAMS", sub, f"{sub} is not supported yet")
+        sub = message.params[0].upper()
+        args = message.params[1:]
+        shape = _CHATHISTORY_ARGS.get(sub)
+        if shape is None:
+            self.fail("CHATHISTORY", "INVALID_PARAMS", sub, "Unknown subcommand")
+            return
+        if len(args) < shape:
+            self.numeric(n.ERR_NEEDMOREPARAMS, "CHATHISTORY", "Not enough parameters")
             return
         try:
-            limit = int(count)
+            limit = min(int(args[shape - 1]), HISTORY_MAX)
         except ValueError:
             limit = 0
-        if not limit > 0:
-            self.fail("CHATHISTORY", "INVALID_PARAMS", count, "Bad limit")
+        if limit < 1:
+            self.fail("CHATHISTORY", "INVALID_PARAMS", args[shape - 1], "Bad limit")
             return
-        limit = min(limit, HISTORY_MAX)
-        before: int | None = None
-        if sub == "LATEST" and ref != "*":
-            self.fail("CHATHISTORY", "INVALID_PARAMS", ref, "Only LATEST * is supported yet")
-            return
-        if sub == "BEFORE":
-            kind, _, value = ref.partition("=")
-            if kind != "msgid" or not value.isdigit() or int(value) < 1:
-                self.fail("CHATHISTORY", "INVALID_PARAMS", ref, "Only msgid= is supported yet")
-                return
-            before = int(value)
         try:
-            if target.startswith("#"):
-                room = parse_name(target[1:], "room", "room_invalid")
-                page = await self.chat.history(member, room=room, before=before, limit=limit)
-                shown = channel(str(page.room))
-            else:
-                other = parse_name(target, "nick", "name_invalid")
-                page = await self.chat.history(member, with_=other, before=before, limit=limit)
-                shown = str(page.with_)
+            if sub == "TARGETS":
+                await self._history_targets(args[0], args[1], limit)
+                return
+            target = args[0]
+            refs = [await self._reference(ref, sub) for ref in args[1 : shape - 1]]
+            await self._history_page(member, sub, target, refs, limit)
+        except _BadReference as exc:
+            self.fail("CHATHISTORY", "INVALID_PARAMS", exc.ref, "Bad message reference")
         except ChatError as exc:
             if exc.code == "unavailable":
-                self.fail("CHATHISTORY", "MESSAGE_ERROR", target, exc.message)
+                self.fail("CHATHISTORY", "MESSAGE_ERROR", sub, exc.message)
             else:
-                self.fail("CHATHISTORY", "INVALID_TARGET", sub, target, exc.message)
-            return
-        self._send_messages(page.messages, "chathistory", shown)
+                self.fail("CHATHISTORY", "INVALID_TARGET", sub, args[0], exc.message)
+
+    async def _reference(self, ref: str, sub: str) -> tuple[int, int] | None:
+        """A reference as (ids before it end at, ids after it start after); None for `*`.
+
+        `msgid=N` is the entry N itself; `timestamp=T` falls between entries.
+        """
+        kind, _, value = ref.partition("=")
+        if ref == "*" and sub == "LATEST":
+            return None
+        if kind == "msgid" and value.isdigit() and 0 < int(value) <= MAX_ID:
+            return int(value), int(value)
+        if kind == "timestamp" and _TIMESTAMP.fullmatch(value):
+            first_at = await self.chat.first_id_at(value)  # the first at T or later
+            return first_at, first_at - 1
+        raise _BadReference(ref)
+
+    async def _history_page(
+        self, member: Member, sub: str, target: str, refs: list[tuple[int, int] | None], limit: int
+    ) -> None:
+        room: Name | None = None
+        other: Name | None = None
+        if target.startswith("#"):
+            room = parse_name(target[1:], "room", "room_invalid")
+        else:
+            other = parse_name(target, "nick", "name_invalid")
+
+        async def page(
+            before: int | None, after: int | None, count: int, newest: bool
+        ) -> HistoryResult:
+            return await self.chat.history(
+                member,
+                room=room,
+                with_=other,
+                before=before,
+                after=after,
+                limit=count,
+                newest=newest,
+            )
+
+        ref = refs[0] if refs else None
+        messages: list[Message] = []
+        if sub == "LATEST":
+            result = await page(None, None if ref is None else ref[1], limit, True)
+            messages = list(result.messages)
+        elif sub == "BEFORE":
+            assert ref is not None
+            result = await page(ref[0], None, limit, True)
+            messages = list(result.messages)
+        elif sub == "AFTER":
+            assert ref is not None
+            result = await page(None, ref[1], limit, False)
+            messages = list(result.messages)
+        elif sub == "AROUND":
+            assert ref is not None
+            older = await page(ref[0], None, limit // 2, True)
+            result = await page(None, ref[0] - 1, limit - len(older.messages), False)
+            messages = list(older.messages) + list(result.messages)
+        else:  # BETWEEN: from the first reference towards the second
+            start, end = refs
+            assert start is not None and end is not None
+            if start[0] <= end[0]:
+                result = await page(end[0], start[1], limit, False)
+            else:
+                result = await page(start[0], end[1], limit, True)
+            messages = list(result.messages)
+        shown = channel(str(result.room)) if room is not None else str(result.with_)
+        self._send_messages(messages, "chathistory", shown)
+
+    async def _history_targets(self, first: str, second: str, limit: int) -> None:
+        """TARGETS: the conversations with messages between two timestamps, most recent first."""
+        member = self.member
+        assert member is not None
+        bounds = []
+        for ref in (first, second):
+            kind, _, value = ref.partition("=")
+            if kind != "timestamp" or not _TIMESTAMP.fullmatch(value):
+                raise _BadReference(ref)
+            bounds.append(await self.chat.first_id_at(value))
+        low, high = sorted(bounds)
+        found = await self.chat.conversations(member, after=low - 1, before=high, limit=limit)
+        ref_tag = _batch_ref() if "batch" in self.caps else None
+        if ref_tag is not None:
+            self.reply("BATCH", "+" + ref_tag, "draft/chathistory-targets", trailing=False)
+        tags = {"batch": ref_tag} if ref_tag is not None else None
+        for room, other, _last, ts in found:
+            name = channel(room) if room is not None else str(other)
+            self.reply(
+                "CHATHISTORY",
+                "TARGETS",
+                name,
+                "timestamp=" + ts,
+                source=self.server_name,
+                tags=tags,
+                trailing=False,
+            )
+        if ref_tag is not None:
+            self.reply("BATCH", "-" + ref_tag, trailing=False)
+
+
+class _BadReference(Exception):
+    def __init__(self, ref: str) -> None:
+        super().__init__(ref)
+        self.ref = ref
+
+
+# parameters after the subcommand, the limit last
+_CHATHISTORY_ARGS: Final = {
+    "LATEST": 3,
+    "BEFORE": 3,
+    "AFTER": 3,
+    "AROUND": 3,
+    "BETWEEN": 4,
+    "TARGETS": 3,
+}
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z")
+MAX_ID: Final = 2**53
 
 
 _Handler = Callable[[IrcSession, IrcMessage], Awaitable[None]]
@@ -1077,7 +1187,7 @@ _COMMANDS: dict[str, tuple[_Handler, int, bool]] = {
     "AWAY": (IrcSession._away, 0, True),
     "MOTD": (IrcSession._motd_cmd, 0, True),
     "LUSERS": (IrcSession._lusers_cmd, 0, True),
-    "CHATHISTORY": (IrcSession._chathistory, 4, True),
+    "CHATHISTORY": (IrcSession._chathistory, 3, True),
     "WHOIS": (IrcSession._whois, 1, True),
     "ISON": (IrcSession._ison, 1, True),
     "USERHOST": (IrcSession._userhost, 1, True),

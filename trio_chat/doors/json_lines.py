@@ -187,6 +187,7 @@ class JsonSession(DoorSession):
             room=request.room,
             with_=request.with_,
             before=request.before,
+            after=request.after,
             limit=request.limit,
         )
         self.send(

@@ -109,11 +109,12 @@ def _parse_say(obj: dict[str, Any], rid: RequestId | None) -> Say:
 def _parse_history(obj: dict[str, Any], rid: RequestId | None) -> HistoryRequest:
     target = _one_of(obj, "room", "with")
     before = _check_int(obj, "before", 1)
+    after = _check_int(obj, "after", 0)
     limit = _limit(obj)
     if target == "room":
-        return HistoryRequest(room=_room(obj), before=before, limit=limit, id=rid)
+        return HistoryRequest(room=_room(obj), before=before, limit=limit, id=rid, after=after)
     with_ = parse_name(obj["with"], "with", "name_invalid")
-    return HistoryRequest(with_=with_, before=before, limit=limit, id=rid)
+    return HistoryRequest(with_=with_, before=before, limit=limit, id=rid, after=after)
 
 
 def _parse_rooms_request(obj: dict[str, Any], rid: RequestId | None) -> RoomsRequest:

@@ -150,7 +150,8 @@ class Say:
 
 @dataclass(frozen=True, slots=True)
 class HistoryRequest:
-    """Older messages of a room (`room`) or of a direct conversation (`with_`)."""
+    """A page of a room (`room`) or of a direct conversation (`with_`): the newest entries
+    before `before`, or the oldest after `after` (section 9)."""
 
     type: ClassVar[str] = "history"
     room: Name | None = None
@@ -158,6 +159,7 @@ class HistoryRequest:
     before: int | None = None
     limit: int = DEFAULT_LIMIT
     id: RequestId | None = None
+    after: int | None = None
 
     def to_wire(self) -> dict[str, Any]:
         frame: dict[str, Any] = {"type": "history", "limit": self.limit}
@@ -167,6 +169,8 @@ class HistoryRequest:
             frame["with"] = self.with_.spelling
         if self.before is not None:
             frame["before"] = self.before
+        if self.after is not None:
+            frame["after"] = self.after
         return _with_id(frame, self.id)
 
 
