@@ -12,7 +12,7 @@ import dataclasses
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -25,7 +25,15 @@ from trio_chat.core.chat import Chat
 from trio_chat.doors.base import MAX_ERRORS
 from trio_chat.doors.irc import IrcSession, IrcWire, wire_for
 from trio_chat.hub import Hub
-from trio_chat.protocol import Bye, LeaveReason, Message, Presence
+from trio_chat.protocol import (
+    Bye,
+    DeleteEntry,
+    EditEntry,
+    LeaveReason,
+    Message,
+    Presence,
+    TopicEntry,
+)
 from trio_chat.store import Store
 
 pytestmark = pytest.mark.trio
@@ -198,10 +206,27 @@ async def test_direct_messages_name_the_recipient_and_non_ascii_users_get_an_asc
     assert data.startswith(":Ѕ!u@trio-chat ".encode())
 
 
-async def test_a_stored_action_goes_out_as_ctcp_action() -> None:
+async def test_an_action_goes_out_as_ctcp_action() -> None:
     wire = wire_for(msgid=False, time=False, echo=False, server_name="trio-chat")
-    data = wire.encode(message("* Souvik waves"))
+    data = wire.encode(replace(message("waves"), action=True))
     assert data == b":Souvik!Souvik@trio-chat PRIVMSG #lobby :\x01ACTION waves\x01\r\n"
+    # a text that merely looks like an emote is a message like any other
+    data = wire.encode(message("* Souvik waves"))
+    assert data == b":Souvik!Souvik@trio-chat PRIVMSG #lobby :* Souvik waves\r\n"
+
+
+async def test_edits_deletions_and_topics_on_irc() -> None:
+    """An edit is a NOTICE quoting it, a deletion a REDACT (only with the cap), a topic TOPIC."""
+    plain = wire_for(msgid=True, time=False, echo=False, server_name="srv")
+    redacting = wire_for(msgid=True, time=False, echo=False, server_name="srv", redact=True)
+    edit = EditEntry(9, 5, "Souvik", "fixed", "ts", room="lobby")
+    assert plain.encode(edit) == b"@msgid=9 :Souvik!Souvik@srv NOTICE #lobby :edited: fixed\r\n"
+    gone = DeleteEntry(10, 5, "Souvik", "ts", room="lobby")
+    assert plain.encode(gone) == b""
+    assert redacting.encode(gone) == b"@msgid=10 :Souvik!Souvik@srv REDACT #lobby 5\r\n"
+    assert plain.encode(replace(edit, deleted=True, text="")) == b""
+    topic = TopicEntry(11, "lobby", "plans for today", "Ritam", "ts")
+    assert plain.encode(topic) == b"@msgid=11 :Ritam!Ritam@srv TOPIC #lobby :plans for today\r\n"
 
 
 async def test_presence_is_join_part_quit() -> None:
@@ -254,7 +279,7 @@ async def test_cap_ls_advertises_only_what_is_implemented(config: Config) -> Non
         line = await irc.expect(" CAP ")
         caps = line.split(" :", 1)[1].split()
         assert "sasl=PLAIN" in caps and "draft/chathistory" in caps
-        assert "draft/read-marker" not in caps and "draft/message-redaction" not in caps
+        assert "draft/read-marker" not in caps and "draft/message-redaction" in caps
         await irc.send("CAP REQ :batch nonsense")
         assert (await irc.expect(" CAP ")).endswith("NAK :batch nonsense")
         await irc.send("CAP LIST")

@@ -1183,6 +1183,9 @@ def test_protocol_error_frame() -> None:
         "not_in_room",
         "no_such_user",
         "unavailable",
+        "forbidden",
+        "banned",
+        "no_such_message",
     }
     assert expected_codes == ERROR_CODES
 

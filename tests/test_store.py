@@ -19,6 +19,7 @@ import trio.testing
 
 from trio_chat.protocol import Message, Name
 from trio_chat.store import (
+    _MIGRATIONS,
     SCHEMA_VERSION,
     Account,
     Draft,
@@ -26,6 +27,7 @@ from trio_chat.store import (
     Stored,
     StoreError,
     StoreUnavailable,
+    _statements,
     direct_conv,
     room_conv,
 )
@@ -500,7 +502,7 @@ def _schema(path: Path) -> tuple[int, set[str]]:
 
 
 @pytest.mark.parametrize("kind", ["missing", "zero bytes", "empty database"])
-async def test_fresh_file_is_upgraded_to_version_1(tmp_path: Path, kind: str) -> None:
+async def test_fresh_file_is_upgraded_to_the_current_version(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "chat.db"
     if kind == "zero bytes":
         path.touch()
@@ -509,14 +511,38 @@ async def test_fresh_file_is_upgraded_to_version_1(tmp_path: Path, kind: str) ->
             db.execute("PRAGMA user_version = 0")
             db.commit()
     Store.open(path).close()
-    assert SCHEMA_VERSION == 1
-    assert _schema(path) == (1, {"messages", "rooms", "accounts"})
+    assert SCHEMA_VERSION == 2
+    version, tables = _schema(path)
+    assert version == 2 and {"messages", "rooms", "accounts", "messages_fts"} <= tables
     with plain(path) as db:
         indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"messages_by_conv", "messages_by_nonce"} <= indexes
-    # and a second open of a version 1 file changes nothing
+    assert {"messages_by_conv", "messages_by_nonce", "messages_by_target"} <= indexes
+    # and a second open of a current file changes nothing
     Store.open(path).close()
-    assert _schema(path) == (1, {"messages", "rooms", "accounts"})
+    assert _schema(path) == (version, tables)
+
+
+async def test_a_version_1_file_is_upgraded_with_its_messages_indexed(tmp_path: Path) -> None:
+    """Schema 1 -> 2: every message kept, accounts' own messages marked, all searchable."""
+    path = tmp_path / "chat.db"
+    with plain(path) as db:
+        db.execute("PRAGMA journal_mode = WAL")
+        for statement in _statements(str(_MIGRATIONS[0])):
+            db.execute(statement)
+        db.execute("INSERT INTO accounts VALUES ('ann', 'Ann', 'x', 2, 'then')")
+        db.executemany(
+            "INSERT INTO messages VALUES (?, '#r', 'r', NULL, ?, ?, ?, 'ts', NULL)",
+            [(1, "Ann", "ann", "crème brûlée"), (2, "Ann", "ann", "hello"), (3, "Bo", "bo", "x")],
+        )
+        db.execute("PRAGMA user_version = 1")
+        db.commit()
+    Store.open(path).close()
+    with plain(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        marked = db.execute("SELECT id, account, kind FROM messages ORDER BY id").fetchall()
+        assert marked == [(1, 0, "message"), (2, 1, "message"), (3, 0, "message")]
+        found = db.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'creme'")
+        assert [r[0] for r in found] == [1]
 
 
 async def test_wal_and_synchronous_full(tmp_path: Path) -> None:

@@ -406,7 +406,8 @@ def _real_database(path: Path) -> None:
     with plain(path) as db:
         db.execute("BEGIN")
         db.executemany(
-            "INSERT INTO messages VALUES (?, '#general', 'General', NULL, 'Alice', 'alice',"
+            "INSERT INTO messages (id, conv, room, recipient, sender, sender_key, text, ts, nonce)"
+            " VALUES (?, '#general', 'General', NULL, 'Alice', 'alice',"
             " ?, '2024-01-01T00:00:00.000Z', NULL)",
             [(i, f"{i} " + "y" * 300) for i in range(1, 301)],
         )

@@ -20,10 +20,10 @@ from .confusables import LookAlikes
 from .core.errors import ChatError
 from .core.timestamps import now_ts
 from .outbox import Outbox
-from .protocol import JSON_WIRE, Bye, LeaveReason, Message, Name, Presence, RequestId
+from .protocol import JSON_WIRE, Bye, Entry, LeaveReason, Name, Presence, RequestId
 from .store import Draft, Stored
 
-Item = Message | Presence  # what the hub fans out
+Item = Entry | Presence  # what the hub fans out: log entries and presence
 
 
 class Wire(Protocol):
@@ -32,8 +32,8 @@ class Wire(Protocol):
     def encode(self, item: Item) -> bytes:
         """The item as every member of this variant sees it."""
 
-    def own(self, message: Message, re: RequestId | None) -> bytes | None:
-        """The sender's own copy of its message; None when the shared one will do."""
+    def own(self, message: Entry, re: RequestId | None) -> bytes | None:
+        """The sender's own copy of its entry; None when the shared one will do."""
 
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class Owner(Protocol):
 class Member:
     """One welcomed connection as the hub sees it."""
 
-    __slots__ = ("account", "closed", "holds", "name", "outbox", "owner", "rooms", "wire")
+    __slots__ = ("account", "closed", "holds", "name", "outbox", "owner", "rooms", "sent", "wire")
 
     def __init__(
         self,
@@ -75,6 +75,8 @@ class Member:
         # room key -> items (and their frame counts) that arrived while a join reads history
         self.holds: dict[str, list[tuple[bytes, int]]] = {}
         self.closed = False
+        # a guest's messages sent from this connection: only it may edit or delete them
+        self.sent: set[int] = set()
 
     def deliver(self, data: bytes, frames: int) -> None:
         if not self.outbox.put(data, frames):
@@ -107,8 +109,8 @@ class Room:
     def names(self) -> list[str]:
         return [m.name.spelling for m in self.members]
 
-    def flush(self) -> None:
-        """Hand each member the pending items it should see, joined into one blob.
+    def flush(self) -> int:
+        """Hand each member the pending items it should see, joined into one blob; how many got one.
 
         Each item is encoded once per wire variant among the members, and each
         variant's blob joined once per starting point, never once per member.
@@ -116,9 +118,10 @@ class Room:
         pending = self.pending
         count = len(pending)
         if not count:
-            return
+            return 0
         encoded: dict[Wire, tuple[list[bytes], dict[int, bytes]]] = {}
         starts, variants = self.starts, self.variants
+        handed = 0  # metrics: fan-out deliveries
         for member in self.members:
             start = starts.get(member, 0) if starts else 0
             if start >= count:
@@ -138,11 +141,13 @@ class Room:
                 blob = b"".join([copies.get(i, frames[i]) for i in range(start, count)])
             if blob:
                 member.deliver_to_room(self, blob, count - start)
+                handed += 1
         self.pending = []
         if starts:
             starts.clear()
         if variants:
             variants.clear()
+        return handed
 
 
 class Hub:
@@ -170,6 +175,7 @@ class Hub:
         self.presence_delay = presence_delay  # how long presence waits to be batched
         self._dirty: dict[Room, None] = {}
         self._flush_soon = trio.Event()
+        self.delivered = 0  # items handed to outboxes by fan-out (metrics)
 
     # ------------------------------------------------------------------ names
 
@@ -326,13 +332,13 @@ class Hub:
     def flush_if_full(self, room: Room) -> None:
         """Keep each fan-out item below the outbox bound (PROTOCOL.md guarantee 4)."""
         if len(room.pending) >= self.max_batch:
-            room.flush()
+            self.delivered += room.flush()
 
     def flush(self) -> None:
         """Fan out everything pending, room by room."""
         dirty, self._dirty = self._dirty, {}
         for room in dirty:
-            room.flush()
+            self.delivered += room.flush()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Fan out presence shortly after it happens, a burst of it as one item per member.
@@ -377,6 +383,8 @@ class Hub:
                     direct.setdefault(origin, []).append(_own(origin, message, draft.re))
                 continue
             self.last_id = message.id
+            if origin is not None and not origin.account and message.type == "message":
+                origin.sent.add(message.id)
             if message.room is not None:
                 assert draft.room is not None
                 room = self.rooms.get(draft.room.key)
@@ -405,6 +413,7 @@ class Hub:
             blob = b"".join(frames)
             if blob:
                 member.deliver(blob, len(frames))
+                self.delivered += 1
 
     def fail(self, batch: Iterable[Draft], error: Exception) -> None:
         """A batch could not be committed: each sender still online gets an error, nobody else
@@ -416,7 +425,7 @@ class Hub:
                 origin.owner.refuse(draft.re, refusal)
 
 
-def _own(member: Member, message: Message, re: RequestId | None) -> bytes:
+def _own(member: Member, message: Entry, re: RequestId | None) -> bytes:
     """The sender's copy of its message, as its door wants it."""
     copy = member.wire.own(message, re)
     return member.wire.encode(message) if copy is None else copy

@@ -26,11 +26,20 @@ from typing import Final, NamedTuple
 import trio
 
 from .core.timestamps import format_ts
-from .protocol import HISTORY_LIMIT, Message, Name, RequestId
+from .protocol import (
+    HISTORY_LIMIT,
+    DeleteEntry,
+    EditEntry,
+    Entry,
+    Message,
+    Name,
+    RequestId,
+    TopicEntry,
+)
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 WRITER_SWITCH_INTERVAL: Final = 0.0005  # seconds; Python's default is 0.005
 # After a failed commit the writer pauses, so a full disk does not spin a core:
 # the pause doubles while commits keep failing and is dropped at the next success.
@@ -39,8 +48,9 @@ LONGEST_PAUSE: Final = 2.0
 # After a commit, re-sent nonces are looked up; a failing look-up is tried again this often.
 LOOKUP_TRIES: Final = 5
 
-# Version 0 is an empty file; each step upgrades the schema by one version.
-_MIGRATIONS: Final[dict[int, str]] = {
+# Version 0 is an empty file; each step upgrades the schema by one version: a script of
+# statements split at `;`, or a list of statements (a trigger holds `;` of its own).
+_MIGRATIONS: Final[dict[int, str | list[str]]] = {
     0: """
     CREATE TABLE messages (
         id INTEGER PRIMARY KEY,      -- global, increasing in commit order
@@ -64,6 +74,37 @@ _MIGRATIONS: Final[dict[int, str]] = {
         created TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # Section 9: the log holds edits, deletions and topic changes beside messages, and a
+    # full-text index of the messages' current text, kept in step by triggers inside
+    # the same transaction (an external-content FTS5 table, as soju does).
+    1: [
+        "ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'message'",
+        "ALTER TABLE messages ADD COLUMN target INTEGER",  # edit, delete: the message
+        "ALTER TABLE messages ADD COLUMN reply_to INTEGER",
+        "ALTER TABLE messages ADD COLUMN action INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE messages ADD COLUMN account INTEGER NOT NULL DEFAULT 0",  # sent by one
+        "ALTER TABLE messages ADD COLUMN edited TEXT",  # a message: its latest edit's ts
+        "ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX messages_by_target ON messages (target) WHERE target IS NOT NULL",
+        # messages from before: those an account sent since it was made are its own
+        "UPDATE messages SET account = 1 WHERE EXISTS (SELECT 1 FROM accounts a"
+        " WHERE a.key = messages.sender_key AND messages.id >= a.first_id)",
+        "CREATE VIRTUAL TABLE messages_fts USING fts5(text, content='messages',"
+        " content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+        "INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages",
+        "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages"
+        " WHEN new.kind = 'message' BEGIN"
+        " INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text); END",
+        "CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages"
+        " WHEN old.kind = 'message' BEGIN"
+        " INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);"
+        " INSERT INTO messages_fts (rowid, text) SELECT new.id, new.text WHERE new.deleted = 0;"
+        " END",
+        "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages"
+        " WHEN old.kind = 'message' AND old.deleted = 0 BEGIN"
+        " INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);"
+        " END",
+    ],
 }
 
 
@@ -130,13 +171,19 @@ class Draft(NamedTuple):
     re: RequestId | None = None
     origin: object = None
     recipient: object = None
+    kind: str = "message"  # or "edit", "delete", "topic": every entry of the log
+    target: int | None = None  # edit, delete: the message
+    reply_to: int | None = None
+    action: bool = False
+    account: bool = False  # sent with an account (its author is the account)
+    conv: str | None = None  # edit, delete: the message's conversation
 
 
 class Stored(NamedTuple):
     """A draft after its commit: the message as stored (the earlier one for a repeated nonce)."""
 
     draft: Draft
-    message: Message
+    message: Entry
     duplicate: bool = False
 
 
@@ -149,19 +196,65 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
+class Original:
+    """A stored message as the rules see it: where it is, who wrote it, whether it is gone."""
+
+    id: int
+    conv: str
+    room: str | None
+    to: str | None
+    sender_key: str
+    account: bool
+    deleted: bool
+
+    @property
+    def room_key(self) -> str | None:
+        """The room's key, for a room message."""
+        return self.conv[1:] if self.conv.startswith("#") else None
+
+    @property
+    def to_key(self) -> str | None:
+        """The recipient's key, for a direct message."""
+        if self.room_key is not None:
+            return None
+        first, second = self.conv[1:].split(" ", 1)
+        return second if first == self.sender_key else first
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
-    messages: list[Message]
+    messages: list[Entry]
     more: bool
 
 
 OnCommit = Callable[[list[Stored]], None]
 OnFailed = Callable[[list[Draft], StoreUnavailable], None]
 
-_COLUMNS: Final = "id, room, recipient, sender, text, ts"
+_COLUMNS: Final = (
+    "id, room, recipient, sender, text, ts, kind, target, reply_to, action, edited, deleted"
+)
+_Row = tuple[
+    int, str | None, str | None, str, str, str, str, int | None, int | None, int, str | None, int
+]
 
 
-def _row_message(row: tuple[int, str | None, str | None, str, str, str]) -> Message:
-    return Message(id=row[0], room=row[1], to=row[2], sender=row[3], text=row[4], ts=row[5])
+def _row_message(row: _Row) -> Entry:
+    """A stored entry as the protocol shows it: a message in its current state, or an edit,
+    deletion or topic change (an edit of a deleted message has lost its text)."""
+    id_, room, to, sender, text, ts, kind, target, reply_to, action, edited, deleted = row
+    if kind == "message":
+        return Message(
+            id_, sender, text, ts, room, to,
+            reply_to=reply_to, action=bool(action), edited=edited, deleted=bool(deleted),
+        )  # fmt: skip
+    if kind == "edit":
+        assert target is not None
+        return EditEntry(id_, target, sender, text, ts, room, to, deleted=not text)
+    if kind == "delete":
+        assert target is not None
+        return DeleteEntry(id_, target, sender, ts, room, to)
+    assert room is not None
+    return TopicEntry(id_, room, text, sender, ts)
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -238,12 +331,17 @@ class Store:
         self._queue: deque[Draft] = deque()
         self._committing = 0  # drafts taken from the queue whose commit is not handed on yet
         self.accepted = 0  # drafts submitted so far: `barrier` counts against it
+        self._handed = 0  # drafts handed on, committed or failed
+        self._abandoned = 0  # submits cancelled (or refused) before their draft was queued
+        self._admission = trio.Lock()  # FIFO among submitters that wait for room
         self._stopped = False
         self._stopping = trio.Event()  # set by stop()
         self._arrived = trio.Event()  # set when the queue gains a draft or the store stops
         self._progress = trio.Event()  # set after each batch is handed on
         self._room = trio.Event()  # set when the writer takes a batch off the queue
         self.batches = 0  # commits so far, for the benchmark's batch_mean
+        self.commit_seconds = 0.0  # how long the last commit took (metrics)
+        self.errors = 0  # failed commits here, failed reads counted by the core (metrics)
 
     @classmethod
     def open(
@@ -300,13 +398,15 @@ class Store:
             found = [row[0] for row in db.execute("SELECT name FROM sqlite_master")]
             if found:
                 raise StoreError(f"{self.path} is not a trio-chat database (it holds {found})")
+        db.execute("PRAGMA secure_delete = ON")  # a deleted text's bytes are zeroed, not freed
         mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
         db.execute("PRAGMA synchronous = FULL")
         while version < SCHEMA_VERSION:
             with self._transaction(db):
-                for statement in _statements(_MIGRATIONS[version]):
+                step = _MIGRATIONS[version]
+                for statement in _statements(step) if isinstance(step, str) else step:
                     db.execute(statement)
                 version += 1
                 db.execute(f"PRAGMA user_version = {version}")
@@ -338,19 +438,32 @@ class Store:
         pays no task switch per message (it is still cancellable here).
         """
         await trio.lowlevel.checkpoint_if_cancelled()
-        while len(self._queue) >= self.max_pending and not self._stopped:
-            await self._room.wait()
-        if self._stopped:
-            raise trio.ClosedResourceError("the store takes no more messages")
+        self.accepted += 1  # counted from the call: `barrier` waits for it even while it waits
+        try:
+            if len(self._queue) >= self.max_pending or self._admission.locked():
+                # a fair lock: drafts that wait for room enter the queue in the order they came
+                async with self._admission:
+                    while len(self._queue) >= self.max_pending and not self._stopped:
+                        await self._room.wait()
+            if self._stopped:
+                raise trio.ClosedResourceError("the store takes no more messages")
+        except BaseException:
+            self._abandoned += 1
+            self._note_progress()
+            raise
         self._queue.append(draft)
-        self.accepted += 1
         self._arrived.set()
 
     async def barrier(self) -> None:
-        """Wait until every draft submitted before this call is handed on (or failed)."""
+        """Wait until every draft submitted before this call (even one still waiting for
+        room in `submit`) is handed on, failed or abandoned."""
         target = self.accepted
-        while self.accepted - self.pending < target:
+        while self._handed + self._abandoned < target:
             await self._progress.wait()
+
+    def _note_progress(self) -> None:
+        progress, self._progress = self._progress, trio.Event()
+        progress.set()
 
     @property
     def pending(self) -> int:
@@ -408,24 +521,31 @@ class Store:
             self._committing = len(batch)
             room, self._room = self._room, trio.Event()
             room.set()
+            started = time.perf_counter()  # metrics: commit_seconds
             try:
                 stored, new_rooms = await trio.to_thread.run_sync(
                     self._commit, batch, limiter=self._write_limiter
                 )
             except StoreUnavailable as error:
+                self.errors += 1
                 pause = min(max(2 * pause, FIRST_PAUSE), LONGEST_PAUSE)
                 log.warning(
-                    "a batch of %d not stored: %s (next commit in %.2f s)", len(batch), error, pause
+                    "a batch of %d not stored: %s (next commit in %.2f s)",
+                    len(batch),
+                    error,
+                    pause,
+                    extra={"event": "store_error"},
                 )
                 on_failed(batch, error)
             else:
+                self.commit_seconds = time.perf_counter() - started
                 pause = 0.0
                 self.rooms.update(new_rooms)  # here, not in the thread: the hub reads it
                 self.batches += 1
                 on_commit(stored)
             self._committing = 0
-            progress, self._progress = self._progress, trio.Event()
-            progress.set()
+            self._handed += len(batch)
+            self._note_progress()
             if pause:
                 with trio.move_on_after(pause):
                     await self._stopping.wait()  # no pause once stopping: fail the rest now
@@ -443,40 +563,51 @@ class Store:
         stored: list[Stored] = []
         rows: list[tuple[object, ...]] = []
         new_rooms: dict[str, str] = {}
-        batch_nonces: dict[tuple[str, str], Message] = {}
+        batch_nonces: dict[tuple[str, str], Entry] = {}
         nonced: list[int] = []  # where in `stored` the first use of each nonce is
         convs: dict[str, str] = {}  # room key -> conv, once per batch
+        changes: list[tuple[str, tuple[object, ...]]] = []  # edits and deletions to apply
         for draft in batch:
             sender, text, room, to, nonce = draft[:5]
+            kind = draft.kind
             if nonce is not None:
                 earlier = batch_nonces.get((sender.key, nonce))
                 if earlier is not None:
                     stored.append(Stored(draft, earlier, True))
                     continue
-            if room is not None:
+            if draft.conv is not None:
+                conv = draft.conv
+            elif room is not None:
                 conv = convs.get(room.key) or convs.setdefault(room.key, room_conv(room.key))
-                message = Message(next_id, sender.spelling, text, ts, room.spelling)
-                rows.append(
-                    (next_id, conv, room.spelling, None, sender.spelling, sender.key,
-                     text, ts, nonce)
-                )  # fmt: skip
-                if room.key not in self.rooms:  # the first spelling stays
-                    new_rooms.setdefault(room.key, room.spelling)
             else:
                 assert to is not None
                 conv = direct_conv(sender.key, to.key)
-                message = Message(next_id, sender.spelling, text, ts, to=to.spelling)
-                rows.append(
-                    (next_id, conv, None, to.spelling, sender.spelling, sender.key,
-                     text, ts, nonce)
-                )  # fmt: skip
+            room_spelling = None if room is None else room.spelling
+            to_spelling = None if to is None else to.spelling
+            if room is not None and room.key not in self.rooms:  # the first spelling stays
+                new_rooms.setdefault(room.key, room.spelling)
+            entry = _entry(next_id, draft, room_spelling, to_spelling, ts)
+            if kind == "edit":
+                changes.append((_APPLY_EDIT, (text, ts, draft.target)))
+            elif kind == "delete":
+                changes.append((_APPLY_DELETE, (draft.target,)))
+                changes.append((_ERASE_EDITS, (draft.target,)))
+                text = ""
+            rows.append(
+                (next_id, conv, room_spelling, to_spelling, sender.spelling, sender.key,
+                 text, ts, nonce, kind, draft.target, draft.reply_to, int(draft.action),
+                 int(draft.account))
+            )  # fmt: skip
             if nonce is not None:
-                batch_nonces[(sender.key, nonce)] = message
+                batch_nonces[(sender.key, nonce)] = entry
                 nonced.append(len(stored))
-            stored.append(Stored(draft, message))
+            stored.append(Stored(draft, entry))
             next_id += 1
+        if changes and any(statement == _APPLY_EDIT for statement, _ in changes):
+            # an edit committed after its message's deletion keeps no text
+            changes.append((_ERASE_LATE_EDITS, (self._next_id,)))
         try:
-            inserted = self._insert(rows, new_rooms)
+            inserted = self._insert(rows, new_rooms, changes)
         except sqlite3.Error as exc:  # rolled back: nothing stored, the ids are free again
             raise _unavailable(exc) from exc
         self._next_id = next_id  # committed: from here on the batch must be handed on
@@ -484,19 +615,27 @@ class Store:
             self._answer_repeats(stored, nonced)
         return stored, new_rooms
 
-    def _insert(self, rows: list[tuple[object, ...]], new_rooms: dict[str, str]) -> int:
-        """Insert and commit; how many rows went in (the rest repeated a stored nonce).
+    def _insert(
+        self,
+        rows: list[tuple[object, ...]],
+        new_rooms: dict[str, str],
+        changes: list[tuple[str, tuple[object, ...]]],
+    ) -> int:
+        """Insert, apply edits and deletions, commit; how many rows went in (the rest
+        repeated a stored nonce).
 
         The rows travel as one JSON array into one INSERT: a single SQLite step,
         so the thread gives up the GIL once for the whole batch (and its fsync).
         """
         db = self._db
         payload = (json.dumps(rows, ensure_ascii=False),)
-        if not new_rooms:  # one statement is its own transaction
+        if not new_rooms and not changes:  # one statement is its own transaction
             return int(db.execute(_INSERT_ROWS, payload).rowcount)
         with self._transaction(db):
             inserted = int(db.execute(_INSERT_ROWS, payload).rowcount)
             db.executemany("INSERT OR IGNORE INTO rooms VALUES (?, ?)", new_rooms.items())
+            for statement, params in changes:
+                db.execute(statement, params)
         return inserted
 
     def _answer_repeats(self, stored: list[Stored], nonced: list[int]) -> None:
@@ -587,6 +726,15 @@ class Store:
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
 
+    async def original(self, message_id: int) -> Original | None:
+        """What the rules need to know of a stored message (None: no such message)."""
+        try:
+            return await trio.to_thread.run_sync(
+                _original, self._reader, message_id, limiter=self._read_limiter
+            )
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
+
     async def first_id_at(self, ts: str, *, inclusive: bool = True) -> int:
         """The first id committed at `ts` or later (after it, unless `inclusive`); ids and
         timestamps grow together, so it is found by bisecting the ids (no index on ts)."""
@@ -616,7 +764,11 @@ def _by_nonce(db: sqlite3.Connection, sender_key: str, nonce: str) -> Message | 
     row = db.execute(
         f"SELECT {_COLUMNS} FROM messages WHERE sender_key = ? AND nonce = ?", (sender_key, nonce)
     ).fetchone()
-    return None if row is None else _row_message(row)
+    if row is None:
+        return None
+    message = _row_message(row)
+    assert isinstance(message, Message)  # only a say carries a nonce
+    return message
 
 
 def _page(
@@ -633,6 +785,18 @@ def _page(
     if newest:
         rows.reverse()
     return Page([_row_message(r) for r in rows], more)
+
+
+def _original(db: sqlite3.Connection, message_id: int) -> Original | None:
+    row = db.execute(
+        "SELECT id, conv, room, recipient, sender_key, account, deleted FROM messages"
+        " WHERE id = ? AND kind = 'message'",
+        (message_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    id_, conv, room, to, sender_key, account, deleted = row
+    return Original(id_, conv, room, to, sender_key, bool(account), bool(deleted))
 
 
 def _first_id_at(db: sqlite3.Connection, ts: str, inclusive: bool) -> int:
@@ -684,11 +848,45 @@ def _conversations(
 
 # A batch as one JSON array of rows; ON CONFLICT skips a repeated (sender, nonce).
 # (The SELECT needs its WHERE for SQLite to parse the upsert clause.)
+_INSERTED: Final = (
+    "id, conv, room, recipient, sender, sender_key, text, ts, nonce,"
+    " kind, target, reply_to, action, account"
+)
 _INSERT_ROWS: Final = (
-    "INSERT INTO messages SELECT "
-    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(9))
+    f"INSERT INTO messages ({_INSERTED}) SELECT "
+    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(_INSERTED.count(",") + 1))
     + " FROM json_each(?) WHERE true ON CONFLICT DO NOTHING"
 )
+# A deleted message's text is gone from the table (secure_delete zeroes the freed bytes)
+# and, through the triggers, from the search index; so are its edits' texts.
+_APPLY_EDIT: Final = (
+    "UPDATE messages SET text = ?, edited = ? WHERE id = ? AND kind = 'message' AND deleted = 0"
+)
+_APPLY_DELETE: Final = (
+    "UPDATE messages SET text = '', deleted = 1, edited = NULL WHERE id = ? AND kind = 'message'"
+)
+_ERASE_EDITS: Final = "UPDATE messages SET text = '' WHERE kind = 'edit' AND target = ?"
+_ERASE_LATE_EDITS: Final = (
+    "UPDATE messages SET text = '' WHERE kind = 'edit' AND id >= ?"
+    " AND target IN (SELECT id FROM messages WHERE deleted = 1)"
+)
+
+
+def _entry(id_: int, draft: Draft, room: str | None, to: str | None, ts: str) -> Entry:
+    """The entry a draft becomes once it has its id and time."""
+    sender = draft.sender.spelling
+    if draft.kind == "message":
+        return Message(
+            id_, sender, draft.text, ts, room, to, reply_to=draft.reply_to, action=draft.action
+        )
+    if draft.kind == "edit":
+        assert draft.target is not None
+        return EditEntry(id_, draft.target, sender, draft.text, ts, room, to)
+    if draft.kind == "delete":
+        assert draft.target is not None
+        return DeleteEntry(id_, draft.target, sender, ts, room, to)
+    assert room is not None
+    return TopicEntry(id_, room, draft.text, sender, ts)
 
 
 def _statements(script: str) -> Iterator[str]:

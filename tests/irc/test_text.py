@@ -290,8 +290,11 @@ ATOMS = [
     "中",
     "\u0915\u094d\u0937",
 ]
+# a message's text never holds a lone surrogate (the chat's text rule refuses it)
 texts_with_specials = st.lists(
-    st.sampled_from([*ATOMS, "\n", "\r", "\x00", "\x01"]) | st.characters(), max_size=120
+    st.sampled_from([*ATOMS, "\n", "\r", "\x00", "\x01"])
+    | st.characters(blacklist_categories=["Cs"]),
+    max_size=120,
 ).map("".join)
 
 

@@ -17,8 +17,8 @@ from ..config import Config
 from ..hub import Hub, Member, Owner, Wire
 from ..logins import LoginGuard, client_key, refusal_message
 from ..outbox import Outbox
-from ..protocol import Bye, Message, RequestId
-from ..store import Account, Draft, Store, StoreError, direct_conv, room_conv
+from ..protocol import Bye, Entry, Message, RequestId
+from ..store import Account, Draft, Original, Store, StoreError, direct_conv, room_conv
 from .errors import ChatError
 from .rules import Name
 
@@ -33,7 +33,7 @@ class JoinResult:
 
     room: str
     members: tuple[str, ...]
-    history: tuple[Message, ...]
+    history: tuple[Entry, ...]
     more: bool
 
 
@@ -41,7 +41,7 @@ class JoinResult:
 class HistoryResult:
     """A page of a room (`room`) or of a direct conversation (`with_`), oldest first."""
 
-    messages: tuple[Message, ...]
+    messages: tuple[Entry, ...]
     more: bool
     room: str | None = None
     with_: str | None = None
@@ -63,6 +63,10 @@ class Chat:
         self.store = store
         self.hasher = hasher
         self.guard = LoginGuard() if guard is None else guard
+        # the additions of PROTOCOL.md sections 9 to 13 this server speaks (welcome.features)
+        self.features: tuple[str, ...] = ("edit",) + (
+            ("irc",) if config.irc_port is not None or config.irc_tls_port is not None else ()
+        )
 
     # ------------------------------------------------------------------ names
 
@@ -101,7 +105,10 @@ class Chat:
         previous = self.hub.claim(member)
         if previous is not None:
             previous.owner.close(Bye("replaced", "you logged in from somewhere else"), "replaced")
-        log.info("%s: welcome %s%s", peer, name.spelling, " (account)" if account else "")
+        log.info(
+            "%s: welcome %s%s", peer, name.spelling, " (account)" if account else "",
+            extra={"event": "welcome", "user": name.spelling},
+        )  # fmt: skip
         return member
 
     async def _verify(self, address: str, account: Account, password: str) -> None:
@@ -164,6 +171,7 @@ class Chat:
         The answer is queued before anything that arrived for the room while
         the history was read, so history and live delivery are seamless.
         """
+        resumed = room.key in member.rooms
         hub_room, names, boundary = self.hub.join(member, room)
         try:
             page = await self._guard(
@@ -172,7 +180,10 @@ class Chat:
                 )
             )
         except ChatError:
-            self.hub.part(member, hub_room.key)
+            if resumed:  # still in the room: what came meanwhile goes out as usual
+                self.hub.release(member, hub_room)
+            else:  # a refused request changes nothing: the new member goes again
+                self.hub.part(member, hub_room.key)
             raise
         try:
             answer(
@@ -207,6 +218,8 @@ class Chat:
         to: Name | None = None,
         nonce: str | None = None,
         re: RequestId | None = None,
+        reply_to: int | None = None,
+        action: bool = False,
     ) -> Message | None:
         """Accept a message for the next commit; its answer comes with the fan-out.
 
@@ -222,7 +235,7 @@ class Chat:
                 if (earlier := await self._resent(member, nonce)) is not None:
                     return earlier
                 raise ChatError("not_in_room", f"join {room.spelling} first")
-            draft = Draft(member.name, text, room=hub_room.name, nonce=nonce, re=re, origin=member)
+            conv, place, recipient = room_conv(hub_room.key), hub_room.name, None
         else:
             assert to is not None
             recipient = self.hub.online(to)
@@ -230,18 +243,104 @@ class Chat:
                 if (earlier := await self._resent(member, nonce)) is not None:
                     return earlier
                 raise ChatError("no_such_user", f"{to.spelling} is not online")
-            # addressed to this very connection (or account), never to a later holder of the name
-            draft = Draft(
-                member.name,
-                text,
-                to=recipient.name,
-                nonce=nonce,
-                re=re,
-                origin=member,
-                recipient=recipient,
-            )
+            conv, place = direct_conv(member.name.key, to.key), recipient.name
+        if reply_to is not None:
+            answered = await self._guard(self.store.original(reply_to))
+            if answered is None or answered.deleted or answered.conv != conv:
+                raise ChatError("no_such_message", "reply_to is not a message of this conversation")
+        # a direct message is addressed to this very connection (or account), never to a
+        # later holder of the name
+        draft = Draft(
+            member.name,
+            text,
+            room=place if room is not None else None,
+            to=place if room is None else None,
+            nonce=nonce,
+            re=re,
+            origin=member,
+            recipient=recipient,
+            reply_to=reply_to,
+            action=action,
+            account=member.account,
+        )
         await self.store.submit(draft)
         return None
+
+    async def edit(
+        self, member: Member, message_id: int, text: str, *, re: RequestId | None = None
+    ) -> None:
+        """Change one's own message: an `edit` entry in the log; its answer comes with it."""
+        original = await self._readable(member, message_id)
+        if not self._wrote(member, original):
+            raise ChatError("forbidden", "only its author may edit a message")
+        await self.store.submit(self._change(member, original, "edit", text, re))
+
+    async def delete(self, member: Member, message_id: int, *, re: RequestId | None = None) -> None:
+        """Take a message back: its text and its edits' texts are erased from the store."""
+        original = await self._readable(member, message_id)
+        if not self._wrote(member, original) and not self.moderates(member, original.room_key):
+            raise ChatError("forbidden", "only its author or the room's moderators may delete it")
+        await self.store.submit(self._change(member, original, "delete", "", re))
+
+    def moderates(self, member: Member, room_key: str | None) -> bool:
+        """Whether the member may moderate a room (section 11): none may until rooms have owners."""
+        return False
+
+    async def _readable(self, member: Member, message_id: int) -> Original:
+        """A message of a conversation the member can read, not deleted: else no_such_message."""
+        if member.closed:
+            raise ChatError("bad_state", "the connection is closing")
+        original = await self._guard(self.store.original(message_id))
+        if original is None or original.deleted or not self._reads(member, original):
+            raise ChatError("no_such_message", f"no message {message_id} here")
+        return original
+
+    def _reads(self, member: Member, original: Original) -> bool:
+        if original.room_key is not None:
+            return original.room_key in member.rooms
+        keys = original.conv[1:].split(" ", 1)
+        if member.name.key not in keys:
+            return False
+        account = self.account_of(member)
+        if account is not None:
+            return original.id >= account.first_id
+        return original.id in member.sent  # a guest reads only what this connection sent
+
+    @staticmethod
+    def _wrote(member: Member, original: Original) -> bool:
+        """The author: the account that sent it, or for a guest the very connection."""
+        if original.account:
+            return member.account and member.name.key == original.sender_key
+        return original.id in member.sent
+
+    def _change(
+        self, member: Member, original: Original, kind: str, text: str, re: RequestId | None
+    ) -> Draft:
+        """The draft of an edit or deletion, placed in the original's conversation."""
+        room = to = recipient = None
+        if original.room_key is not None:
+            room = self.hub.room_name(Name(original.room or original.room_key, original.room_key))
+        else:
+            first, second = original.conv[1:].split(" ", 1)
+            other_key = second if first == member.name.key else first
+            to = Name(original.to or other_key, original.to_key or other_key)
+            online = self.hub.users.get(other_key)
+            # a guest holding the other name now may not be the one written to: only an
+            # account is surely the same person
+            recipient = online if online is not None and online.account else None
+        return Draft(
+            member.name,
+            text,
+            room=room,
+            to=to,
+            re=re,
+            origin=member,
+            recipient=recipient,
+            kind=kind,
+            target=original.id,
+            account=member.account,
+            conv=original.conv,
+        )
 
     async def _resent(self, member: Member, nonce: str | None) -> Message | None:
         """The message stored earlier under this sender's nonce, for a `say` sent again."""
@@ -330,10 +429,11 @@ class Chat:
                 listing.append((None, spelling, last, ts))
         return listing
 
-    @staticmethod
-    async def _guard(work: Awaitable[T]) -> T:
+    async def _guard(self, work: Awaitable[T]) -> T:
         """A store call whose failure (disk full, locked) is the request's error only."""
         try:
             return await work
         except StoreError as exc:
+            self.store.errors += 1  # metrics
+            log.warning("%s", exc, extra={"event": "store_error"})
             raise ChatError("unavailable", str(exc)) from None

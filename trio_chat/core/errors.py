@@ -19,6 +19,9 @@ ErrorCode = Literal[
     "not_in_room",
     "no_such_user",
     "unavailable",
+    "forbidden",
+    "banned",
+    "no_such_message",
 ]
 ERROR_CODES: Final[frozenset[str]] = frozenset(ErrorCode.__args__)  # type: ignore[attr-defined]
 

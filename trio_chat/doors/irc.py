@@ -11,10 +11,12 @@ How the chat shows on IRC:
 - CASEMAPPING=rfc8265: names compare by their NFC form case-folded, which is what PRECIS
   (RFC 8265) mapping does for the characters our names allow; `ascii` would be false for
   non-ASCII nicks, `rfc1459` false for `[]\\~`, which names cannot hold anyway.
-- CTCP ACTION (/me) is stored as the text `* nick does something` (the core has no action
-  flag yet, and control characters are not valid text); it goes back out to IRC users as a
-  CTCP ACTION, so JSON users read a plain-text emote and IRC users see a /me. Other CTCP
-  is not relayed; the door answers CTCP VERSION sent to the server itself.
+- CTCP ACTION (/me) is a message with `action` (section 12); it goes back out to IRC
+  users as a CTCP ACTION. Other CTCP is not relayed; the door answers CTCP VERSION sent
+  to the server itself.
+- An edit reaches IRC users as a NOTICE from its author to the conversation that quotes
+  it (`edited: new text`); a deletion as REDACT to clients with draft/message-redaction
+  (nothing to others); a topic change as TOPIC.
 - NOTICE is stored as a message too (people talk with it; dropping it would hide it from
   other doors), relayed as PRIVMSG; as RFC 2812 asks, no error is ever sent for a NOTICE.
 """
@@ -56,7 +58,17 @@ from ..irc.text import (
     privmsg_budget,
     split_for_irc,
 )
-from ..protocol import Bye, LeaveReason, Message, Presence, RequestId
+from ..protocol import (
+    Bye,
+    DeleteEntry,
+    EditEntry,
+    Entry,
+    LeaveReason,
+    Message,
+    Presence,
+    RequestId,
+    TopicEntry,
+)
 from .base import MAX_ERRORS, DoorSession
 
 # Texts go as trailing (`:text`) always, as clients expect and ergo sends them.
@@ -71,6 +83,7 @@ CAPS: Final = (
     "batch",
     "sasl",
     "draft/chathistory",
+    "draft/message-redaction",
 )
 HISTORY_MAX: Final = 500
 TARGMAX: Final = 4
@@ -123,55 +136,75 @@ def channel(room: str) -> str:
     return "#" + room
 
 
-def action_of(message: Message) -> str | None:
-    """The action text when the message is a stored /me (`* sender text`), else None."""
-    prefix = f"* {message.sender} "
-    if message.text.startswith(prefix) and "\n" not in message.text:
-        return message.text[len(prefix) :]
-    return None
-
-
 def message_replies(
-    message: Message,
+    message: Entry,
     server_name: str,
     *,
     msgid: bool,
     time: bool,
     extra: Mapping[str, str] | None = None,
+    redact: bool = False,
 ) -> list[_Reply]:
-    """A message as PRIVMSG lines: one per line of text, long lines split within 512 bytes.
+    """An entry as IRC lines. A message: PRIVMSG, one per line of text, long lines split
+    within 512 bytes; an edit: NOTICE quoting it; a deletion: REDACT (with `redact`);
+    a topic: TOPIC. A deleted message, or an erased edit, shows nothing.
 
     `msgid` goes on the first line only, `time` on each, `extra` (batch, label) on each.
     """
-    source = mask(message.sender, server_name)
+    if isinstance(message, TopicEntry):
+        tags = _tags(extra, message.id if msgid else None, message.ts if time else None)
+        return [
+            _Reply(
+                "TOPIC", (channel(message.room), message.text), mask(message.by, server_name), tags
+            )
+        ]
     target = channel(message.room) if message.room is not None else str(message.to)
-    budget = privmsg_budget(source, "PRIVMSG", target)
-    action = action_of(message)
-    if action is not None:
-        pieces = [ctcp_action(p) for p in split_for_irc(action, budget - ACTION_OVERHEAD)]
+    if isinstance(message, DeleteEntry):
+        if not redact:
+            return []
+        tags = _tags(extra, message.id if msgid else None, message.ts if time else None)
+        source = mask(message.by, server_name)
+        return [_Reply("REDACT", (target, str(message.message)), source, tags, trailing=False)]
+    if message.deleted:
+        return []
+    source = mask(message.sender, server_name)
+    command = "PRIVMSG" if isinstance(message, Message) else "NOTICE"
+    budget = privmsg_budget(source, command, target)
+    if isinstance(message, Message) and message.action:
+        pieces = [ctcp_action(p) for p in split_for_irc(message.text, budget - ACTION_OVERHEAD)]
+    elif isinstance(message, EditEntry):
+        pieces = split_for_irc("edited: " + message.text, budget)
     else:
         pieces = split_for_irc(message.text, budget)
     lines = []
     for i, piece in enumerate(pieces):
-        tags: dict[str, str] = dict(extra) if extra else {}
-        if msgid and i == 0:
-            tags["msgid"] = str(message.id)
-        if time:
-            tags["time"] = message.ts
-        lines.append(_Reply("PRIVMSG", (target, piece), source, tags))
+        tags = _tags(extra, message.id if msgid and i == 0 else None, message.ts if time else None)
+        lines.append(_Reply(command, (target, piece), source, tags))
     return lines
 
 
+def _tags(extra: Mapping[str, str] | None, msgid: int | None, time: str | None) -> dict[str, str]:
+    tags: dict[str, str] = dict(extra) if extra else {}
+    if msgid is not None:
+        tags["msgid"] = str(msgid)
+    if time is not None:
+        tags["time"] = time
+    return tags
+
+
 def message_lines(
-    message: Message,
+    message: Entry,
     server_name: str,
     *,
     msgid: bool,
     time: bool,
     extra: Mapping[str, str] | None = None,
+    redact: bool = False,
 ) -> list[bytes]:
     """The lines of `message_replies`, encoded."""
-    replies = message_replies(message, server_name, msgid=msgid, time=time, extra=extra)
+    replies = message_replies(
+        message, server_name, msgid=msgid, time=time, extra=extra, redact=redact
+    )
     return [reply.to_bytes() for reply in replies]
 
 
@@ -194,23 +227,36 @@ class IrcWire:
     """The hub's `Wire` for IRC members: one shared instance per variant of caps.
 
     Only the caps that change bytes make a variant: message-tags (msgid), server-time,
-    and echo-message (the sender's own copy).
+    echo-message (the sender's own copy) and draft/message-redaction (REDACT).
     """
 
-    __slots__ = ("echo", "msgid", "server_name", "time")
+    __slots__ = ("echo", "msgid", "redact", "server_name", "time")
 
-    def __init__(self, *, msgid: bool, time: bool, echo: bool, server_name: str) -> None:
+    def __init__(
+        self, *, msgid: bool, time: bool, echo: bool, server_name: str, redact: bool = False
+    ) -> None:
         self.msgid = msgid
         self.time = time
         self.echo = echo
         self.server_name = server_name
+        self.redact = redact
+
+    def _lines(self, entry: Entry, extra: Mapping[str, str] | None = None) -> list[bytes]:
+        return message_lines(
+            entry,
+            self.server_name,
+            msgid=self.msgid,
+            time=self.time,
+            extra=extra,
+            redact=self.redact,
+        )
 
     def encode(self, item: Item) -> bytes:
-        if isinstance(item, Message):
-            return b"".join(message_lines(item, self.server_name, msgid=self.msgid, time=self.time))
-        return presence_line(item, self.server_name, time=self.time)
+        if isinstance(item, Presence):
+            return presence_line(item, self.server_name, time=self.time)
+        return b"".join(self._lines(item))
 
-    def own(self, message: Message, re: RequestId | None) -> bytes | None:
+    def own(self, message: Entry, re: RequestId | None) -> bytes | None:
         """Without echo-message nothing (or the ACK of a label); with it, the labeled copy."""
         if not self.echo:
             if re is None:
@@ -218,24 +264,26 @@ class IrcWire:
             return irc_line("ACK", source=self.server_name, tags={"label": str(re)})
         if re is None:
             return None
-        lines = message_lines(message, self.server_name, msgid=self.msgid, time=self.time)
+        lines = self._lines(message)
         if not lines:
-            return b""
-        first = message_lines(
-            message, self.server_name, msgid=self.msgid, time=self.time, extra={"label": str(re)}
-        )[0]
+            return irc_line("ACK", source=self.server_name, tags={"label": str(re)})
+        first = self._lines(message, {"label": str(re)})[0]
         return b"".join([first, *lines[1:]])
 
 
-_WIRES: dict[tuple[bool, bool, bool, str], IrcWire] = {}
+_WIRES: dict[tuple[bool, bool, bool, str, bool], IrcWire] = {}
 
 
-def wire_for(*, msgid: bool, time: bool, echo: bool, server_name: str) -> IrcWire:
+def wire_for(
+    *, msgid: bool, time: bool, echo: bool, server_name: str, redact: bool = False
+) -> IrcWire:
     """The shared wire of a variant, so the hub encodes each item once per variant."""
-    key = (msgid, time, echo, server_name)
+    key = (msgid, time, echo, server_name, redact)
     wire = _WIRES.get(key)
     if wire is None:
-        wire = _WIRES[key] = IrcWire(msgid=msgid, time=time, echo=echo, server_name=server_name)
+        wire = _WIRES[key] = IrcWire(
+            msgid=msgid, time=time, echo=echo, server_name=server_name, redact=redact
+        )
     return wire
 
 
@@ -269,6 +317,7 @@ class IrcSession(DoorSession):
         "reader",
         "server_name",
     )
+    door = "irc"
 
     def __init__(
         self,
@@ -346,6 +395,7 @@ class IrcSession(DoorSession):
             time="server-time" in caps,
             echo="echo-message" in caps,
             server_name=self.server_name,
+            redact="draft/message-redaction" in caps,
         )
 
     def reply(
@@ -764,7 +814,7 @@ class IrcSession(DoorSession):
 
         await self.chat.join(member, room, since=None, limit=max(1, replay), answer=answer)
 
-    def _send_messages(self, messages: Iterable[Message], batch_type: str, target: str) -> None:
+    def _send_messages(self, messages: Iterable[Entry], batch_type: str, target: str) -> None:
         """Messages as PRIVMSG lines (with their tags), in a batch when the client has batch."""
         caps = self.caps
         ref = _batch_ref() if "batch" in caps else None
@@ -961,7 +1011,8 @@ class IrcSession(DoorSession):
                 if kind == "VERSION" and not notice and self.server_name in targets:
                     self.reply("NOTICE", self.nick, f"\x01VERSION {VERSION}\x01")
                 return  # other CTCP is not relayed
-            raw = f"* {member.name.spelling} {argument}"
+            raw = argument
+        action = ctcp is not None
         text = clean_from_irc(raw)
         if not text.strip():
             if not notice:
@@ -974,19 +1025,19 @@ class IrcSession(DoorSession):
                 self.fail(message.command, "INVALID_TEXT", exc.message)
             return
         for target in targets:
-            await self._say_to(target, text, notice=notice)
+            await self._say_to(target, text, notice=notice, action=action)
 
-    async def _say_to(self, target: str, text: str, *, notice: bool) -> None:
+    async def _say_to(self, target: str, text: str, *, notice: bool, action: bool) -> None:
         member = self.member
         assert member is not None
         re = self._label if not self._label_done else None
         try:
             if target.startswith("#"):
                 room = parse_name(target[1:], "room", "room_invalid")
-                await self.chat.say(member, text, room=room, re=re)
+                await self.chat.say(member, text, room=room, re=re, action=action)
             else:
                 name = parse_name(target, "nick", "name_invalid")
-                await self.chat.say(member, text, to=name, re=re)
+                await self.chat.say(member, text, to=name, re=re, action=action)
                 other = self.hub.online(name)
                 away = other.owner.away if other and isinstance(other.owner, IrcSession) else None
                 if not notice and other is not None and away is not None:
@@ -1007,6 +1058,23 @@ class IrcSession(DoorSession):
             self._label_done = True  # the answer (echo or ACK) comes with the commit
 
     # ------------------------------------------------------------------ CHATHISTORY
+
+    async def _redact(self, message: IrcMessage) -> None:
+        """draft/message-redaction: REDACT <target> <msgid> is the core's delete."""
+        member = self.member
+        assert member is not None
+        target, msgid = message.params[0], message.params[1]
+        if not msgid.isdigit() or not 0 < int(msgid) <= MAX_ID:
+            self.fail("REDACT", "UNKNOWN_MSGID", target, msgid, "No such message")
+            return
+        re = self._label if not self._label_done else None
+        try:
+            await self.chat.delete(member, int(msgid), re=re)
+        except ChatError as exc:
+            if exc.code == "forbidden":
+                self.fail("REDACT", "REDACT_FORBIDDEN", target, msgid, exc.message)
+            else:
+                self.fail("REDACT", "UNKNOWN_MSGID", target, msgid, exc.message)
 
     async def _chathistory(self, message: IrcMessage) -> None:
         """draft/chathistory: LATEST, BEFORE, AFTER, AROUND, BETWEEN and TARGETS, with
@@ -1083,7 +1151,7 @@ class IrcSession(DoorSession):
             )
 
         ref = refs[0] if refs else None
-        messages: list[Message] = []
+        messages: list[Entry] = []
         if sub == "LATEST":
             result = await page(None, None if ref is None else ref[1], limit, True)
             messages = list(result.messages)
@@ -1192,4 +1260,5 @@ _COMMANDS: dict[str, tuple[_Handler, int, bool]] = {
     "ISON": (IrcSession._ison, 1, True),
     "USERHOST": (IrcSession._userhost, 1, True),
     "TAGMSG": (IrcSession._ignore, 1, True),
+    "REDACT": (IrcSession._redact, 2, True),
 }

@@ -20,6 +20,8 @@ from ..protocol import (
     Bye,
     ClientFrame,
     Connection,
+    Delete,
+    Edit,
     Error,
     Frame,
     Hello,
@@ -57,6 +59,7 @@ class JsonSession(DoorSession):
     """One connection speaking JSON lines."""
 
     __slots__ = ("conn", "hello_tries")
+    door = "json"
 
     def __init__(
         self,
@@ -144,7 +147,13 @@ class JsonSession(DoorSession):
             return
         self.member = member
         self.send(
-            Welcome(name=member.name.spelling, account=member.account, server=SERVER, re=hello.id)
+            Welcome(
+                name=member.name.spelling,
+                account=member.account,
+                server=SERVER,
+                re=hello.id,
+                features=self.chat.features,
+            )
         )
 
     async def _again(self, frame: Hello) -> None:
@@ -175,10 +184,25 @@ class JsonSession(DoorSession):
     async def _say(self, say: Say) -> None:
         assert self.member is not None
         earlier = await self.chat.say(
-            self.member, say.text, room=say.room, to=say.to, nonce=say.nonce, re=say.id
+            self.member,
+            say.text,
+            room=say.room,
+            to=say.to,
+            nonce=say.nonce,
+            re=say.id,
+            reply_to=say.reply_to,
+            action=say.action,
         )
         if earlier is not None:
             self.send_bytes(with_re(encode(earlier), say.id))
+
+    async def _edit(self, edit: Edit) -> None:
+        assert self.member is not None
+        await self.chat.edit(self.member, edit.message, edit.text, re=edit.id)
+
+    async def _delete(self, delete: Delete) -> None:
+        assert self.member is not None
+        await self.chat.delete(self.member, delete.message, re=delete.id)
 
     async def _history(self, request: HistoryRequest) -> None:
         assert self.member is not None
@@ -228,6 +252,8 @@ _HANDLERS: dict[type, _Handler] = {
     Join: JsonSession._join,
     Part: JsonSession._part,
     Say: JsonSession._say,
+    Edit: JsonSession._edit,
+    Delete: JsonSession._delete,
     HistoryRequest: JsonSession._history,
     Who: JsonSession._who,
     RoomsRequest: JsonSession._rooms,

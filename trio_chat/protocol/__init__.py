@@ -124,6 +124,21 @@ from .frames import (
     ClientFrame as ClientFrame,
 )
 from .frames import (
+    Delete as Delete,
+)
+from .frames import (
+    DeleteEntry as DeleteEntry,
+)
+from .frames import (
+    Edit as Edit,
+)
+from .frames import (
+    EditEntry as EditEntry,
+)
+from .frames import (
+    Entry as Entry,
+)
+from .frames import (
     Error as Error,
 )
 from .frames import (
@@ -185,6 +200,9 @@ from .frames import (
 )
 from .frames import (
     ServerFrame as ServerFrame,
+)
+from .frames import (
+    TopicEntry as TopicEntry,
 )
 from .frames import (
     Welcome as Welcome,

@@ -36,6 +36,11 @@ from .base import (
 from .frames import (
     Bye,
     ClientFrame,
+    Delete,
+    DeleteEntry,
+    Edit,
+    EditEntry,
+    Entry,
     Error,
     Frame,
     Hello,
@@ -57,6 +62,7 @@ from .frames import (
     RoomsRequest,
     Say,
     ServerFrame,
+    TopicEntry,
     Welcome,
     Who,
     _check_int,
@@ -100,10 +106,35 @@ def _parse_say(obj: dict[str, Any], rid: RequestId | None) -> Say:
     target = _one_of(obj, "room", "to")
     text = check_text(_required(obj, "text"))
     nonce = _check_str(obj, "nonce", 1, MAX_ID)
+    reply_to = _check_int(obj, "reply_to", 1)
+    action = _check_bool(obj, "action")
     if target == "room":
-        return Say(text=text, room=_room(obj), nonce=nonce, id=rid)
-    to = parse_name(obj["to"], "to", "name_invalid")
-    return Say(text=text, to=to, nonce=nonce, id=rid)
+        room, to = _room(obj), None
+    else:
+        room, to = None, parse_name(obj["to"], "to", "name_invalid")
+    return Say(text=text, room=room, to=to, nonce=nonce, id=rid, reply_to=reply_to, action=action)
+
+
+def _check_bool(obj: Mapping[str, Any], key: str) -> bool:
+    value = obj.get(key, False)
+    if type(value) is not bool:
+        raise ProtocolError("invalid_field", f"{key} must be true or false")
+    return value
+
+
+def _message_id(obj: Mapping[str, Any]) -> int:
+    message = _check_int(obj, "message", 1)
+    if message is None:
+        raise ProtocolError("invalid_field", "message is required")
+    return message
+
+
+def _parse_edit(obj: dict[str, Any], rid: RequestId | None) -> Edit:
+    return Edit(message=_message_id(obj), text=check_text(_required(obj, "text")), id=rid)
+
+
+def _parse_delete(obj: dict[str, Any], rid: RequestId | None) -> Delete:
+    return Delete(message=_message_id(obj), id=rid)
 
 
 def _parse_history(obj: dict[str, Any], rid: RequestId | None) -> HistoryRequest:
@@ -136,6 +167,8 @@ _CLIENT_PARSERS: Final[dict[str, Callable[[dict[str, Any], RequestId | None], Cl
     "join": _parse_join,
     "part": _parse_part,
     "say": _parse_say,
+    "edit": _parse_edit,
+    "delete": _parse_delete,
     "history": _parse_history,
     "who": lambda obj, rid: Who(room=_room(obj), id=rid),
     "rooms": _parse_rooms_request,
@@ -208,6 +241,9 @@ class _Fields:
     def opt_text(self, key: str) -> str | None:
         return self._get(key, (str,), True)  # type: ignore[no-any-return]
 
+    def opt_integer(self, key: str) -> int | None:
+        return self._get(key, (int,), True)  # type: ignore[no-any-return]
+
     def integer(self, key: str) -> int:
         return self._get(key, (int,), False)  # type: ignore[no-any-return]
 
@@ -221,22 +257,90 @@ class _Fields:
         return self._get("re", (str, int), True)  # type: ignore[no-any-return]
 
 
+def _place(f: _Fields) -> tuple[str | None, str | None]:
+    room, to = f.opt_text("room"), f.opt_text("to")
+    if (room is None) == (to is None):
+        raise ProtocolError("bad_frame", f"{f.obj.get('type')}: needs exactly one of room and to")
+    return room, to
+
+
 def _message(obj: object) -> Message:
     if not isinstance(obj, dict):
         raise ProtocolError("bad_frame", "a message must be an object")
     f = _Fields(obj)
-    room, to = f.opt_text("room"), f.opt_text("to")
-    if (room is None) == (to is None):
-        raise ProtocolError("bad_frame", "a message needs exactly one of room and to")
+    room, to = _place(f)
+    deleted = f.obj.get("deleted") is True
     return Message(
         id=f.integer("id"),
         sender=f.text("from"),
-        text=f.text("text"),
+        text="" if deleted else f.text("text"),
+        ts=f.text("ts"),
+        room=room,
+        to=to,
+        re=f.re(),
+        reply_to=f.opt_integer("reply_to"),
+        action=f.obj.get("action") is True,
+        edited=f.opt_text("edited"),
+        deleted=deleted,
+    )
+
+
+def _edit_entry(f: _Fields) -> EditEntry:
+    room, to = _place(f)
+    deleted = f.obj.get("deleted") is True
+    return EditEntry(
+        id=f.integer("id"),
+        message=f.integer("message"),
+        sender=f.text("from"),
+        text="" if deleted else f.text("text"),
+        ts=f.text("ts"),
+        room=room,
+        to=to,
+        re=f.re(),
+        deleted=deleted,
+    )
+
+
+def _delete_entry(f: _Fields) -> DeleteEntry:
+    room, to = _place(f)
+    return DeleteEntry(
+        id=f.integer("id"),
+        message=f.integer("message"),
+        by=f.text("by"),
         ts=f.text("ts"),
         room=room,
         to=to,
         re=f.re(),
     )
+
+
+def _topic_entry(f: _Fields) -> TopicEntry:
+    return TopicEntry(
+        id=f.integer("id"),
+        room=f.text("room"),
+        text=f.text("text"),
+        by=f.text("by"),
+        ts=f.text("ts"),
+        re=f.re(),
+    )
+
+
+_ENTRY_PARSERS: Final[dict[str, Callable[[_Fields], Entry]]] = {
+    "message": lambda f: _message(f.obj),
+    "edit": _edit_entry,
+    "delete": _delete_entry,
+    "topic": _topic_entry,
+}
+
+
+def _entry(obj: object) -> Entry:
+    """One entry of a page: a message, or an edit, deletion or topic change (section 9)."""
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_frame", "an entry must be an object")
+    parse = _ENTRY_PARSERS.get(obj.get("type"))  # type: ignore[arg-type]
+    if parse is None:
+        raise ProtocolError("bad_frame", "an entry's type must be message, edit, delete or topic")
+    return parse(_Fields(obj))
 
 
 def _strings(values: list[Any], what: str) -> tuple[str, ...]:
@@ -257,6 +361,7 @@ def _parse_welcome(f: _Fields) -> Welcome:
         protocol=f.integer("protocol"),
         limits=Limits(lf.integer("max_frame"), lf.integer("max_text"), lf.integer("history_limit")),
         re=f.re(),
+        features=tuple(v for v in f.obj.get("features") or () if isinstance(v, str)),
     )
 
 
@@ -264,7 +369,7 @@ def _parse_joined(f: _Fields) -> Joined:
     return Joined(
         room=f.text("room"),
         members=_strings(f.items("members"), "members"),
-        history=tuple(map(_message, f.items("history"))),
+        history=tuple(map(_entry, f.items("history"))),
         more=f.flag("more"),
         re=f.re(),
     )
@@ -275,7 +380,7 @@ def _parse_history_page(f: _Fields) -> HistoryPage:
     if (room is None) == (with_ is None):
         raise ProtocolError("bad_frame", "history needs exactly one of room and with")
     return HistoryPage(
-        messages=tuple(map(_message, f.items("messages"))),
+        messages=tuple(map(_entry, f.items("messages"))),
         more=f.flag("more"),
         room=room,
         with_=with_,
@@ -327,6 +432,9 @@ _SERVER_PARSERS: Final[dict[str, Callable[[_Fields], ServerFrame]]] = {
     "joined": _parse_joined,
     "left": lambda f: Left(room=f.text("room"), re=f.re()),
     "message": lambda f: _message(f.obj),
+    "edit": _edit_entry,
+    "delete": _delete_entry,
+    "topic": _topic_entry,
     "history": _parse_history_page,
     "members": lambda f: Members(
         room=f.text("room"), members=_strings(f.items("members"), "members"), re=f.re()
@@ -433,10 +541,10 @@ class JsonWire:
 
     __slots__ = ()
 
-    def encode(self, item: Message | Presence) -> bytes:
+    def encode(self, item: Entry | Presence) -> bytes:
         return encode(item)
 
-    def own(self, message: Message, re: RequestId | None) -> bytes | None:
+    def own(self, message: Entry, re: RequestId | None) -> bytes | None:
         """The sender's copy of its message: with `re`, or None when it is the shared one."""
         return None if re is None else with_re(encode(message), re)
 

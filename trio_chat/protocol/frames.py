@@ -135,6 +135,8 @@ class Say:
     to: Name | None = None
     nonce: str | None = None
     id: RequestId | None = None
+    reply_to: int | None = None
+    action: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         frame: dict[str, Any] = {"type": "say"}
@@ -145,7 +147,36 @@ class Say:
         frame["text"] = self.text
         if self.nonce is not None:
             frame["nonce"] = self.nonce
+        if self.reply_to is not None:
+            frame["reply_to"] = self.reply_to
+        if self.action:
+            frame["action"] = True
         return _with_id(frame, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """Change the text of one's own message (section 9)."""
+
+    type: ClassVar[str] = "edit"
+    message: int
+    text: str
+    id: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _with_id({"type": "edit", "message": self.message, "text": self.text}, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Take a message back (section 9): its text is erased everywhere."""
+
+    type: ClassVar[str] = "delete"
+    message: int
+    id: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _with_id({"type": "delete", "message": self.message}, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +270,18 @@ class Quit:
 
 
 ClientFrame: TypeAlias = (
-    Hello | Join | Part | Say | HistoryRequest | Who | RoomsRequest | Ping | Pong | Quit
+    Hello
+    | Join
+    | Part
+    | Say
+    | Edit
+    | Delete
+    | HistoryRequest
+    | Who
+    | RoomsRequest
+    | Ping
+    | Pong
+    | Quit
 )
 
 
@@ -254,7 +296,10 @@ def _with_id(frame: dict[str, Any], id: RequestId | None) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A stored chat message: to a room (`room`) or to one user (`to`)."""
+    """A stored chat message: to a room (`room`) or to one user (`to`), in its current state.
+
+    `edited` is the time of its latest edit; a deleted message has no text.
+    """
 
     type: ClassVar[str] = "message"
     id: int
@@ -264,6 +309,10 @@ class Message:
     room: str | None = None
     to: str | None = None
     re: RequestId | None = None
+    reply_to: int | None = None
+    action: bool = False
+    edited: str | None = None
+    deleted: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         frame: dict[str, Any] = {"type": "message", "id": self.id}
@@ -272,9 +321,99 @@ class Message:
         else:
             frame["to"] = self.to
         frame["from"] = self.sender
-        frame["text"] = self.text
+        if self.deleted:
+            frame["deleted"] = True
+        else:
+            frame["text"] = self.text
+        frame["ts"] = self.ts
+        if self.reply_to is not None:
+            frame["reply_to"] = self.reply_to
+        if self.action:
+            frame["action"] = True
+        if self.edited is not None and not self.deleted:
+            frame["edited"] = self.edited
+        return _with_re(frame, self.re)
+
+
+def _place(frame: dict[str, Any], room: str | None, to: str | None) -> dict[str, Any]:
+    if room is not None:
+        frame["room"] = room
+    else:
+        frame["to"] = to
+    return frame
+
+
+@dataclass(frozen=True, slots=True)
+class EditEntry:
+    """The log entry of an edit: `message` got `text` (no text once that message is deleted)."""
+
+    type: ClassVar[str] = "edit"
+    id: int
+    message: int
+    sender: str
+    text: str
+    ts: str
+    room: str | None = None
+    to: str | None = None
+    re: RequestId | None = None
+    deleted: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        frame = _place({"type": "edit", "id": self.id}, self.room, self.to)
+        frame["message"] = self.message
+        frame["from"] = self.sender
+        if self.deleted:
+            frame["deleted"] = True
+        else:
+            frame["text"] = self.text
         frame["ts"] = self.ts
         return _with_re(frame, self.re)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteEntry:
+    """The log entry of a deletion: `by` took `message` back."""
+
+    type: ClassVar[str] = "delete"
+    id: int
+    message: int
+    by: str
+    ts: str
+    room: str | None = None
+    to: str | None = None
+    re: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        frame = _place({"type": "delete", "id": self.id}, self.room, self.to)
+        frame["message"] = self.message
+        frame["by"] = self.by
+        frame["ts"] = self.ts
+        return _with_re(frame, self.re)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicEntry:
+    """The log entry of a topic change (section 11); `""` clears it."""
+
+    type: ClassVar[str] = "topic"
+    id: int
+    room: str
+    text: str
+    by: str
+    ts: str
+    re: RequestId | None = None
+    to: None = None  # a topic is a room's: here so every entry has `room` and `to`
+
+    def to_wire(self) -> dict[str, Any]:
+        frame: dict[str, Any] = {"type": "topic", "id": self.id, "room": self.room}
+        frame["text"] = self.text
+        frame["by"] = self.by
+        frame["ts"] = self.ts
+        return _with_re(frame, self.re)
+
+
+Entry: TypeAlias = Message | EditEntry | DeleteEntry | TopicEntry
+"""What a conversation's log holds; every kind takes its id from the one sequence."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +432,7 @@ class Welcome:
     protocol: int = PROTOCOL_VERSION
     limits: Limits = field(default_factory=Limits)
     re: RequestId | None = None
+    features: tuple[str, ...] = ()  # the additions of sections 9 to 13 the server speaks
 
     def to_wire(self) -> dict[str, Any]:
         limits = {
@@ -300,7 +440,7 @@ class Welcome:
             "max_text": self.limits.max_text,
             "history_limit": self.limits.history_limit,
         }
-        frame = {
+        frame: dict[str, Any] = {
             "type": "welcome",
             "name": self.name,
             "account": self.account,
@@ -308,6 +448,8 @@ class Welcome:
             "protocol": self.protocol,
             "limits": limits,
         }
+        if self.features:
+            frame["features"] = list(self.features)
         return _with_re(frame, self.re)
 
 
@@ -316,7 +458,7 @@ class Joined:
     type: ClassVar[str] = "joined"
     room: str
     members: tuple[str, ...]
-    history: tuple[Message, ...]
+    history: tuple[Entry, ...]
     more: bool
     re: RequestId | None = None
 
@@ -346,7 +488,7 @@ class HistoryPage:
     """The answer to `history`: a page of a room (`room`) or a conversation (`with_`)."""
 
     type: ClassVar[str] = "history"
-    messages: tuple[Message, ...]
+    messages: tuple[Entry, ...]
     more: bool
     room: str | None = None
     with_: str | None = None
@@ -442,6 +584,9 @@ ServerFrame: TypeAlias = (
     | Joined
     | Left
     | Message
+    | EditEntry
+    | DeleteEntry
+    | TopicEntry
     | HistoryPage
     | Members
     | RoomList
