@@ -2,111 +2,39 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import trio
 
-from . import __version__
+from . import logs
 from .config import Config
+from .metrics import ListenError
 from .server import serve
+from .settings import SettingsError, Sources, from_argv, parser, to_toml
 from .store import StoreError
 
 log = logging.getLogger("trio_chat")
 
 
-def _number(kind: Callable[[str], float], low: float, what: str) -> Callable[[str], float]:
-    def convert(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if not value >= low:  # also refuses NaN
-            raise argparse.ArgumentTypeError(f"{text!r} must be at least {low}")
-        return value
-
-    return convert
-
-
-def _port(text: str) -> int:
-    port = int(_number(int, 0, "a port number")(text))
-    if port > 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
-    return port
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="trio-chat", description="A self-hosted chat server.")
-    count = _number(int, 0, "a whole number")
-    seconds = _number(float, 0.001, "a number of seconds")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on [127.0.0.1]")
-    p.add_argument("--port", type=_port, default=7878, help="port; 0 picks a free one [7878]")
-    p.add_argument("--db", type=Path, default=Path("trio_chat.db"), help="SQLite history file")
-    p.add_argument("--handshake-timeout", type=seconds, default=10.0, metavar="S")
-    p.add_argument("--idle-timeout", type=seconds, default=60.0, metavar="S")
-    p.add_argument("--flood-burst", type=_number(int, 1, "a whole number"), default=20, metavar="N")
-    p.add_argument(
-        "--flood-rate", type=_number(float, 0, "a rate"), default=10.0, metavar="R",
-        help="frames per second after the burst; 0 turns flood control off [10]",
-    )  # fmt: skip
-    p.add_argument("--queue-limit", type=_number(int, 1, "a whole number"), default=1000)
-    p.add_argument("--max-conns", type=count, default=10000, metavar="N", help="0: no cap")
-    p.add_argument("--max-per-ip", type=count, default=64, metavar="N", help="0: no cap")
-    p.add_argument("--certfile", type=Path, help="serve TLS with this certificate chain")
-    p.add_argument("--keyfile", type=Path, help="the certificate's private key")
-    p.add_argument(
-        "--irc-port", type=_port, metavar="P", help="also speak IRC on this port; 0 picks one [off]"
-    )
-    p.add_argument(
-        "--irc-tls-port", type=_port, metavar="P",
-        help="also speak IRC over TLS on this port (needs --certfile/--keyfile) [off]",
-    )  # fmt: skip
-    p.add_argument(
-        "--irc-replay", type=count, default=25, metavar="N",
-        help="messages replayed after JOIN to IRC clients without chathistory [25]",
-    )  # fmt: skip
-    p.add_argument(
-        "--server-name", default="trio-chat", metavar="NAME",
-        help="how the server calls itself on IRC [trio-chat]",
-    )  # fmt: skip
-    p.add_argument("--version", action="version", version=f"trio-chat {__version__}")
-    return p
+def load(argv: Sequence[str] | None = None) -> tuple[Config, Sources, bool]:
+    """The settings in force (defaults, then the file, then the flags), their sources, and
+    whether --print-config was asked. A bad flag or setting: one line and exit 2."""
+    sources, show = from_argv(argv)
+    try:
+        return sources.load(), sources, show
+    except SettingsError as exc:
+        if sources.file is None:  # only flags: argparse's usage and its one error line
+            parser().error(str(exc))
+        print(f"trio-chat: error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 def parse_config(argv: Sequence[str] | None = None) -> Config:
-    p = parser()
-    args = p.parse_args(argv)
-    if (args.certfile is None) != (args.keyfile is None):
-        p.error("--certfile and --keyfile go together")
-    if args.irc_tls_port is not None and args.certfile is None:
-        p.error("--irc-tls-port needs --certfile and --keyfile")
-    if not args.server_name or any(c.isspace() or c in ":!@" for c in args.server_name):
-        p.error("--server-name must be one word without ':', '!' or '@'")
-    for path in (args.certfile, args.keyfile):
-        if path is not None and not path.is_file():
-            p.error(f"no such file: {path}")
-    return Config(
-        host=args.host,
-        port=args.port,
-        db=args.db,
-        handshake_timeout=args.handshake_timeout,
-        idle_timeout=args.idle_timeout,
-        flood_burst=int(args.flood_burst),
-        flood_rate=args.flood_rate,
-        queue_limit=int(args.queue_limit),
-        max_conns=int(args.max_conns),
-        max_per_ip=int(args.max_per_ip),
-        certfile=args.certfile,
-        keyfile=args.keyfile,
-        irc_port=args.irc_port,
-        irc_tls_port=args.irc_tls_port,
-        irc_replay=int(args.irc_replay),
-        server_name=args.server_name,
-    )
+    """The settings of a command line (as `load`, without the rest)."""
+    return load(argv)[0]
 
 
 async def _watch_signals(
@@ -126,25 +54,48 @@ async def _watch_signals(
             shutdown.set()
 
 
-async def run(config: Config) -> None:
+async def _watch_reloads(
+    sources: Sources,
+    reloads: trio.MemorySendChannel[Config],
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """On SIGHUP, read the settings again (the file, then the same flags) and hand them on."""
+    with trio.open_signal_receiver(signal.SIGHUP) as signals:
+        task_status.started()
+        async for _ in signals:
+            log.info("SIGHUP received: reading the settings again")
+            try:
+                config = sources.load()
+            except SettingsError as exc:
+                log.error("settings not reloaded, nothing changed: %s", exc,
+                          extra={"event": "reload_failed"})  # fmt: skip
+                continue
+            await reloads.send(config)
+
+
+async def run(config: Config, sources: Sources | None = None) -> None:
     shutdown = trio.Event()
+    send, receive = trio.open_memory_channel[Config](1)
     async with trio.open_nursery() as nursery:
         await nursery.start(_watch_signals, shutdown, nursery.cancel_scope)
-        await serve(config, shutdown=shutdown)
+        if sources is not None:
+            await nursery.start(_watch_reloads, sources, send)
+        await serve(config, shutdown=shutdown, reloads=receive)
         nursery.cancel_scope.cancel()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = parse_config(argv)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    config, sources, show = load(argv)
+    if show:
+        sys.stdout.write(to_toml(config))
+        return 0
+    logs.configure(config.log_level, config.log_format)
     failure: str | None = None
     try:
-        trio.run(run, config)
+        trio.run(run, config, sources)
     except* StoreError as group:
+        failure = str(group.exceptions[0])
+    except* ListenError as group:
         failure = str(group.exceptions[0])
     except* OSError as group:
         failure = f"cannot listen on {config.host}:{config.port}: {group.exceptions[0]}"

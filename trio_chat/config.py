@@ -1,4 +1,7 @@
-"""The server's settings: PROTOCOL.md section 7's flags, and a few knobs tests turn."""
+"""The server's settings: PROTOCOL.md section 7's flags, and a few knobs tests turn.
+
+The flags and the TOML file are described in settings.py, from these fields.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +29,10 @@ class Config:
     irc_tls_port: int | None = None  # the IRC door over TLS, with the same certificate
     irc_replay: int = 25  # messages replayed after JOIN to IRC clients without chathistory
     server_name: str = "trio-chat"  # how the server calls itself on IRC
+    log_level: str = "info"  # debug, info, warning, error
+    log_format: str = "text"  # text or json (one object per line)
+    metrics_port: int | None = None  # Prometheus /metrics and /healthz; None: off
+    metrics_host: str = "127.0.0.1"
     # Not flags: bounds that follow from the above, and a cheaper hash for tests.
     send_timeout: float = 30.0  # a writer stuck this long on one send_all: the peer is gone
     max_pending: int = 8192  # messages waiting for a commit before readers are slowed

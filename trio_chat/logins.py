@@ -162,6 +162,8 @@ class LoginGuard:
         self.window, self.pace, self.trust_for = account_window, account_pace, trust_for
         self.leak = account_threshold / account_window  # per second
         self.clock = clock
+        self.failures = 0  # wrong passwords so far (metrics)
+        self.refusals = 0  # checks refused for too many failures so far (metrics)
         # an address's failure tokens, dropped when full again
         self._addresses: _Table[str, _Bucket] = _Table(
             max_entries, lambda b, now: self._tokens(b, now) >= self.burst
@@ -196,10 +198,12 @@ class LoginGuard:
         bucket = self._addresses.get(address, now)
         tokens = self.burst if bucket is None else self._tokens(bucket, now)
         if tokens < 1:
+            self.refusals += 1
             return (1 - tokens) / self.rate
         pair = None if account is None else self._paced(account, address, now)
         if pair is not None:
             if now < pair.next_try:
+                self.refusals += 1
                 return pair.next_try - now
             pair.next_try = now + self.pace  # this try is the one for this pace
         self._addresses.put(address, _Bucket(tokens - 1, now), now)
@@ -207,6 +211,7 @@ class LoginGuard:
 
     def failed(self, address: str, account: str | None = None) -> None:
         """The password was wrong: the reserved token stays spent; the account counts it."""
+        self.failures += 1
         if account is None:
             return
         now = self.clock()

@@ -11,18 +11,20 @@ import functools
 import logging
 import ssl
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import trio
 
+from . import logs, settings
 from .accounts import PasswordHasher
 from .config import Config
 from .core.chat import Chat
 from .doors.base import DoorSession
 from .doors.json_lines import JsonSession
 from .hub import Hub
+from .metrics import Stats, serve_metrics
 from .protocol import Bye, Name, encode
-from .store import Store
+from .store import Draft, Store, Stored, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,47 @@ class Server:
         self.sessions: set[DoorSession] = set()
         self.per_ip: Counter[str] = Counter()
         self.connections = 0
+        self.stats = Stats()
+
+    def committed(self, batch: list[Stored]) -> None:
+        """The store's writer committed a batch: count it, then fan it out."""
+        self.stats.commit(batch, self.store.commit_seconds)
+        self.hub.publish(batch)
+
+    def failed(self, batch: list[Draft], error: StoreUnavailable) -> None:
+        """A batch could not be committed: remember why (/healthz), then tell its senders."""
+        self.stats.failed(error)
+        self.hub.fail(batch, error)
+
+    def reconfigure(self, new: Config) -> Config:
+        """Apply the settings of `new` that can change while running (SIGHUP); log the rest.
+
+        Connections accepted from now on get the new settings (timeouts, flood
+        control, outbox bound); open ones keep those they started with, their
+        flood bucket included. The caps and the log apply at once. A smaller
+        queue_limit makes commit batches smaller at once; a larger one waits
+        for a restart (a batch must fit in every open connection's outbox).
+        """
+        live, restart = settings.changes(self.config, new)
+        self.config = applied = settings.reloaded(self.config, new)
+        self.chat.config = applied
+        if "queue_limit" in live:
+            self.hub.max_batch = self.store.max_batch = min(self.hub.max_batch, applied.max_batch)
+        if logs.configured() and ("log_level" in live or "log_format" in live):
+            logs.configure(applied.log_level, applied.log_format)
+        changed = ", ".join(f"{name} {old!r} -> {now!r}" for name, (old, now) in live.items())
+        log.info(
+            "settings reloaded: %s%s",
+            changed or "nothing to change",
+            f"; changed but kept until a restart: {', '.join(restart)}" if restart else "",
+            extra={"event": "reload", "changed": sorted(live), "restart": restart},
+        )
+        return applied
+
+    async def follow(self, reloads: trio.abc.ReceiveChannel[Config]) -> None:
+        """Apply each new configuration as it comes (from SIGHUP)."""
+        async for new in reloads:
+            self.reconfigure(new)
 
     async def connection(self, stream: trio.SocketStream, *, door: _Door) -> None:
         """One connection, from accept to close, its errors kept to itself."""
@@ -97,10 +140,12 @@ class Server:
                     await tls_stream.do_handshake()
                 except trio.BrokenResourceError as exc:
                     log.info("%s: TLS handshake failed: %s", peer, exc.__cause__ or exc)
+                    self.stats.closes["tls_failed"] += 1
                     await trio.aclose_forcefully(stream)
                     return
             if timer.cancelled_caught:
                 log.info("%s: TLS handshake timed out", peer)
+                self.stats.closes["timeout"] += 1
                 await trio.aclose_forcefully(stream)
                 return
             client = tls_stream
@@ -110,9 +155,11 @@ class Server:
             await session.run()
         finally:
             self.sessions.discard(session)
+            self.stats.closes[session.close_reason or "gone"] += 1
 
     async def _refuse(self, stream: trio.SocketStream, peer: str, busy: bytes) -> None:
         log.info("%s: refused, too many connections", peer)
+        self.stats.closes["server_busy"] += 1
         with trio.move_on_after(1):
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await stream.send_all(busy)
@@ -143,6 +190,7 @@ class Ports:
     json: list[int]
     irc: list[int]
     irc_tls: list[int]
+    metrics: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +223,7 @@ async def serve(
     config: Config,
     *,
     shutdown: trio.Event | None = None,
+    reloads: trio.abc.ReceiveChannel[Config] | None = None,
     task_status: trio.TaskStatus[Ports] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the server until `shutdown` is set, then stop in order (PROTOCOL.md guarantee 7).
@@ -182,13 +231,14 @@ async def serve(
     `task_status.started` gets the ports listened on. Accepting is trio's own
     `serve_listeners` (it retries when file descriptors run out); each
     connection runs in `conns`, so shutdown can first stop accepting, then
-    commit and say bye to every connection still open.
+    commit and say bye to every connection still open. Each Config received
+    from `reloads` (SIGHUP) is applied as far as it can be while running.
     """
     store = Store.open(config.db, max_batch=config.max_batch, max_pending=config.max_pending)
     try:
         server = Server(config, store)
         async with trio.open_nursery() as core:
-            await core.start(store.run, server.hub.publish, server.hub.fail)
+            await core.start(store.run, server.committed, server.failed)
             await core.start(server.hub.run)
             opened = [
                 (door, await trio.open_tcp_listeners(door.port, host=config.host))
@@ -207,12 +257,25 @@ async def serve(
                         for listener in listeners:
                             sockname = listener.socket.getsockname()
                             found.setdefault(door.label, []).append(sockname[1])
-                            log.info("%s %s", door.label, _address(sockname))
+                            log.info(
+                                "%s %s",
+                                door.label,
+                                _address(sockname),
+                                extra={"event": "listening"},
+                            )
+                    metrics: list[int] = []
+                    if config.metrics_port is not None:
+                        metrics = await core.start(
+                            serve_metrics, server, config.metrics_host, config.metrics_port
+                        )
+                    if reloads is not None:
+                        core.start_soon(server.follow, reloads)
                     task_status.started(
                         Ports(
                             found["listening on"],
                             found.get("irc listening on", []),
                             found.get("irc tls listening on", []),
+                            metrics,
                         )
                     )
                     await (trio.Event() if shutdown is None else shutdown).wait()

@@ -12,12 +12,14 @@ import logging
 import math
 import os
 from collections.abc import Callable
+from typing import ClassVar
 
 import trio
 
 from ..core.chat import Chat
 from ..flood import TokenBucket
 from ..hub import Member
+from ..logs import CONNECTION
 from ..outbox import Outbox
 from ..protocol import Bye, LeaveReason
 
@@ -43,16 +45,19 @@ class DoorSession:
         "_stopping",
         "bucket",
         "chat",
+        "close_reason",
         "config",
         "errors",
         "host",
         "hub",
         "leave_reason",
         "member",
+        "opened",
         "outbox",
         "peer",
         "stream",
     )
+    door: ClassVar[str] = "?"  # the door's name in logs and metrics
 
     def __init__(
         self,
@@ -72,6 +77,7 @@ class DoorSession:
         self.member: Member | None = None
         self.errors = 0  # in a row
         self.leave_reason: LeaveReason | None = "gone"
+        self.close_reason: str | None = None  # for the log and metrics: the bye's, or another
         self.bucket = (
             TokenBucket(self.config.flood_burst, self.config.flood_rate)
             if self.config.flood_rate > 0
@@ -82,7 +88,7 @@ class DoorSession:
         self._closed = False
         self._sending: trio.CancelScope | None = None  # the writer's scope: its deadline
         self._hurry = False  # the peer is not reading: give the last send a short grace
-        now = trio.current_time()
+        now = self.opened = trio.current_time()
         if handshake_deadline is None:
             handshake_deadline = now + self.config.handshake_timeout
         self._handshake_deadline = handshake_deadline  # for the login (and TLS before it)
@@ -113,6 +119,8 @@ class DoorSession:
 
     async def run(self) -> None:
         """Serve until the peer goes or the server closes it; errors stay in this connection."""
+        token = CONNECTION.set(self)  # every log line from this task names the connection
+        log.info("%s: connection opened", self.peer, extra={"event": "open", "door": self.door})
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write_loop)
@@ -120,10 +128,20 @@ class DoorSession:
                     await self._read_loop()
                 if not self._stopping:
                     self.close()  # else the server closes it once the last commit is out
+        except Exception:
+            self.close_reason = self.close_reason or "error"
+            raise
         finally:
             self.close()
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(self.stream)
+            self.close_reason = reason = self.close_reason or "gone"
+            duration = round(trio.current_time() - self.opened, 3)
+            log.info(
+                "%s: connection closed (%s) after %.1f s", self.peer, reason, duration,
+                extra={"event": "close", "door": self.door, "reason": reason, "seconds": duration},
+            )  # fmt: skip
+            CONNECTION.reset(token)
 
     def close(self, bye: Bye | None = None, leave: LeaveReason | None = None) -> None:
         """End the connection: leave the hub, queue `bye` last, stop reading.
@@ -136,6 +154,7 @@ class DoorSession:
         self._closed = True
         if bye is not None:
             self.leave_reason = leave
+            self.close_reason = self.close_reason or bye.reason
         if self.member is not None:
             self.hub.disconnect(self.member, self.leave_reason)
         self.outbox.close(None if bye is None else self.encode_bye(bye))
@@ -149,6 +168,7 @@ class DoorSession:
     def overflow(self) -> None:
         """The outbox is full: slow consumer. Runs mid fan-out, so the hub is left later."""
         log.info("%s: slow consumer, closing", self.peer)
+        self.close_reason = self.close_reason or "slow_consumer"
         self.outbox.close(self.encode_bye(Bye("slow_consumer", "you read too slowly; reconnect")))
         self._hurry = True
         if self._sending is not None:  # whatever is being sent, and the bye, get LAST_WORDS
@@ -180,6 +200,7 @@ class DoorSession:
                 pass  # the peer is gone; the reader sees it too
         if sending.cancelled_caught and not self._hurry:
             log.info("%s: a send stalled for %ss, closing", self.peer, self.config.send_timeout)
+            self.close_reason = self.close_reason or "send_timeout"
         self.close()
 
     # ------------------------------------------------------------------ reading
