@@ -17,7 +17,7 @@ import pytest
 import trio
 import trio.testing
 
-from trio_chat.protocol import Message, Name
+from trio_chat.protocol import Entry, Message, Name
 from trio_chat.store import (
     _MIGRATIONS,
     SCHEMA_VERSION,
@@ -63,7 +63,19 @@ def flat(batches: Iterable[list[Stored]]) -> list[Stored]:
 
 
 def fresh(stored: Iterable[Stored]) -> list[Message]:
-    return [s.message for s in stored if not s.duplicate]
+    return only_messages(s.message for s in stored if not s.duplicate)
+
+
+def only_messages(entries: Iterable[Entry]) -> list[Message]:
+    """Entries that must all be messages (these tests store nothing else)."""
+    found = list(entries)
+    assert all(isinstance(e, Message) for e in found)
+    return [e for e in found if isinstance(e, Message)]
+
+
+def text_of(entry: Entry) -> str:
+    assert isinstance(entry, Message)
+    return entry.text
 
 
 @asynccontextmanager
@@ -209,15 +221,14 @@ async def test_ids_are_global_and_increase_in_commit_order(tmp_path: Path) -> No
             await store.drain()
         stored = flat(batches)
         assert [s.message.id for s in stored] == list(range(1, 8))
-        assert [s.message.text for s in stored] == ["a1", "d1", "b1", "d2", "c1", "a2", "d3"]
+        assert [text_of(s.message) for s in stored] == ["a1", "d1", "b1", "d2", "c1", "a2", "d3"]
         for batch in batches:
             ids = [s.message.id for s in batch]
             assert ids == sorted(ids)
         # the drafts come back as they were submitted, with their messages
         assert [s.draft for s in stored[:5]] == drafts
-        first = stored[0].message
+        first, direct = fresh(stored[:2])
         assert (first.room, first.to, first.sender) == ("General", None, "Alice")
-        direct = stored[1].message
         assert (direct.room, direct.to, direct.sender) == (None, "Bob", "Alice")
 
 
@@ -328,7 +339,7 @@ async def test_nonce_repeated_within_one_batch(tmp_path: Path) -> None:
     first, again, bobs, respelled, after = batches[0]
     assert not first.duplicate and first.message.id == 1
     assert again.duplicate and again.message == first.message
-    assert again.draft.re == 2 and again.message.text == "first"
+    assert again.draft.re == 2 and text_of(again.message) == "first"
     assert not bobs.duplicate and bobs.message.id == 2
     assert respelled.duplicate and respelled.message == first.message
     assert not after.duplicate and after.message.id == 3  # no gap for the duplicates
@@ -364,7 +375,7 @@ async def test_nonce_repeated_across_batches_and_a_restart(tmp_path: Path) -> No
             assert again.duplicate and again.message == original
             assert not bobs.duplicate and bobs.message.id > new.message.id
             page = await store.page(direct_conv("alice", "bob"), upto=store.last_id)
-            assert [m.id for m in page.messages] == [original.id, bobs.message.id]
+            assert [m.id for m in only_messages(page.messages)] == [original.id, bobs.message.id]
 
 
 async def test_find_nonce(tmp_path: Path) -> None:
@@ -417,36 +428,38 @@ async def test_page_room(tmp_path: Path) -> None:
             assert len(general) == 12
 
             page = await store.page(room_conv("general"), upto=last, limit=5)
-            assert [m.id for m in page.messages] == general[-5:]
+            assert [m.id for m in only_messages(page.messages)] == general[-5:]
             assert page.more
             assert all(m.room == "General" and m.to is None for m in page.messages)
-            assert [m.text for m in page.messages] == [f"g{i}" for i in range(7, 12)]
+            assert [m.text for m in only_messages(page.messages)] == [f"g{i}" for i in range(7, 12)]
 
             page = await store.page(room_conv("general"), upto=last)
-            assert [m.id for m in page.messages] == general and not page.more
+            assert [m.id for m in only_messages(page.messages)] == general and not page.more
             page = await store.page(room_conv("general"), upto=last, limit=12)
-            assert [m.id for m in page.messages] == general and not page.more
+            assert [m.id for m in only_messages(page.messages)] == general and not page.more
             page = await store.page(room_conv("general"), upto=last, limit=11)
-            assert [m.id for m in page.messages] == general[1:] and page.more
+            assert [m.id for m in only_messages(page.messages)] == general[1:] and page.more
 
             # after < id <= upto, both bounds exact
             after, upto = general[3], general[8]
             page = await store.page(room_conv("general"), after=after, upto=upto, limit=50)
-            assert [m.id for m in page.messages] == general[4:9] and not page.more
+            assert [m.id for m in only_messages(page.messages)] == general[4:9] and not page.more
             page = await store.page(room_conv("general"), after=after, upto=upto, limit=2)
-            assert [m.id for m in page.messages] == general[7:9] and page.more
+            assert [m.id for m in only_messages(page.messages)] == general[7:9] and page.more
             page = await store.page(room_conv("general"), after=after, upto=upto - 1, limit=4)
-            assert [m.id for m in page.messages] == general[4:8] and not page.more
+            assert [m.id for m in only_messages(page.messages)] == general[4:8] and not page.more
             # upto between two of the room's ids (ids are global)
             page = await store.page(room_conv("general"), upto=general[5] + 1, limit=2)
-            assert [m.id for m in page.messages] == general[4:6] and page.more
+            assert [m.id for m in only_messages(page.messages)] == general[4:6] and page.more
 
             page = await store.page(room_conv("general"), after=last, upto=last)
             assert page.messages == [] and not page.more
             page = await store.page(room_conv("nowhere"), upto=last)
             assert page.messages == [] and not page.more
             page = await store.page(room_conv("random"), upto=last, limit=1)
-            assert [m.id for m in page.messages] == ids[room_conv("random")][-1:] and page.more
+            assert [m.id for m in only_messages(page.messages)] == ids[room_conv("random")][
+                -1:
+            ] and page.more
 
 
 async def test_page_direct(tmp_path: Path) -> None:
@@ -459,8 +472,8 @@ async def test_page_direct(tmp_path: Path) -> None:
             both = ids[conv]
             assert len(both) == 8
             page = await store.page(conv, upto=store.last_id)
-            assert [m.id for m in page.messages] == both and not page.more
-            assert [(m.sender, m.to) for m in page.messages] == [
+            assert [m.id for m in only_messages(page.messages)] == both and not page.more
+            assert [(m.sender, m.to) for m in only_messages(page.messages)] == [
                 ("Alice", "Bob"),
                 ("Bob", "Alice"),
             ] * 4
@@ -468,9 +481,11 @@ async def test_page_direct(tmp_path: Path) -> None:
             page = await store.page(
                 direct_conv("alice", "bob"), after=both[1], upto=both[6], limit=3
             )
-            assert [m.id for m in page.messages] == both[4:7] and page.more
+            assert [m.id for m in only_messages(page.messages)] == both[4:7] and page.more
             page = await store.page(direct_conv("alice", "carol"), upto=store.last_id)
-            assert [(m.sender, m.to, m.text) for m in page.messages] == [("Carol", "Alice", "ca")]
+            assert [(m.sender, m.to, m.text) for m in only_messages(page.messages)] == [
+                ("Carol", "Alice", "ca")
+            ]
             assert not (await store.page(direct_conv("bob", "carol"), upto=store.last_id)).messages
 
 
@@ -692,7 +707,7 @@ async def test_drain_waits_for_everything_submitted(tmp_path: Path) -> None:
                 store._write_limiter.release()
                 await drained.wait()
                 assert store.pending == 0
-                assert [s.message.text for s in flat(batches)] == ["one", "two", "three"]
+                assert [text_of(s.message) for s in flat(batches)] == ["one", "two", "three"]
 
 
 async def test_drain_does_not_wait_for_a_cancelled_submit(tmp_path: Path) -> None:
@@ -712,7 +727,7 @@ async def test_drain_does_not_wait_for_a_cancelled_submit(tmp_path: Path) -> Non
                 await nursery.start(store.run, batches.append, no_failure)
                 await store.drain()
                 nursery.cancel_scope.cancel()
-            assert [s.message.text for s in flat(batches)] == ["one"]
+            assert [text_of(s.message) for s in flat(batches)] == ["one"]
         finally:
             store.close()
 
@@ -749,5 +764,5 @@ async def test_backpressure_bounds_pending_drafts(tmp_path: Path) -> None:
                 store.stop()
     finally:
         store.close()
-    assert [s.message.text for s in flat(batches)] == ["0", "1", "2", "3", "4"]
+    assert [text_of(s.message) for s in flat(batches)] == ["0", "1", "2", "3", "4"]
     assert [m.id for m in fresh(flat(batches))] == [1, 2, 3, 4, 5]
