@@ -526,9 +526,9 @@ async def test_fresh_file_is_upgraded_to_the_current_version(tmp_path: Path, kin
             db.execute("PRAGMA user_version = 0")
             db.commit()
     Store.open(path).close()
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 4
     version, tables = _schema(path)
-    assert version == 2 and {"messages", "rooms", "accounts", "messages_fts"} <= tables
+    assert version == 4 and {"messages", "rooms", "accounts", "messages_fts"} <= tables
     with plain(path) as db:
         indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"messages_by_conv", "messages_by_nonce", "messages_by_target"} <= indexes
@@ -553,7 +553,7 @@ async def test_a_version_1_file_is_upgraded_with_its_messages_indexed(tmp_path: 
         db.commit()
     Store.open(path).close()
     with plain(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         marked = db.execute("SELECT id, account, kind FROM messages ORDER BY id").fetchall()
         assert marked == [(1, 0, "message"), (2, 1, "message"), (3, 0, "message")]
         found = db.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'creme'")

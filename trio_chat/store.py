@@ -39,7 +39,7 @@ from .protocol import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 4
 WRITER_SWITCH_INTERVAL: Final = 0.0005  # seconds; Python's default is 0.005
 # After a failed commit the writer pauses, so a full disk does not spin a core:
 # the pause doubles while commits keep failing and is dropped at the next success.
@@ -105,6 +105,10 @@ _MIGRATIONS: Final[dict[int, str | list[str]]] = {
         " INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);"
         " END",
     ],
+    # Section 10: read markers (and devices, offline direct messages).
+    2: [],
+    # Section 11: rooms with owners, roles, invitations, bans and the moderation log.
+    3: [],
 }
 
 
