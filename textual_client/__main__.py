@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from textual_client.state import default_state_path
 from trio_chat import protocol as p
 
 PROG = "trio-chat-client"
@@ -18,37 +19,63 @@ PROG = "trio-chat-client"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="A terminal client for a trio-chat server.",
         epilog="With --serve it starts a local server too; otherwise start one with:"
         " python -m trio_chat",
     )
     parser.add_argument("--host", default="127.0.0.1", help="server host [127.0.0.1]")
-    parser.add_argument("--port", type=_port, default=7878, help="server port [7878]")
-    parser.add_argument("--name", type=_name, help="log in with this name (skips typing it)")
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=7878,
+        help="server port; with --serve, 0 picks a free one [7878]",
+    )
+    parser.add_argument(
+        "--name", type=_name, help="log in with this name (skips typing it) [asked for]"
+    )
     parser.add_argument(
         "--room",
         action="append",
         type=_room,
         metavar="ROOM",
-        help="a room to join; repeatable [lobby]",
+        help="a room to join; repeatable [the rooms of the last session, else lobby]",
     )
-    parser.add_argument("--tls", action="store_true", help="connect with TLS")
-    parser.add_argument("--cafile", type=Path, help="CA certificate(s) to trust (implies --tls)")
+    parser.add_argument("--tls", action="store_true", help="connect with TLS [off: plain TCP]")
+    parser.add_argument(
+        "--cafile",
+        type=Path,
+        help="CA certificate(s) to trust (implies --tls) [the system's CAs]",
+    )
     parser.add_argument(
         "--serve",
         action="store_true",
-        help="also start a local server on --port, with its history in --db (stopped on exit)",
+        help="also start a local server on --port, with its history in --db (stopped on exit)"
+        " [off]",
     )
     parser.add_argument(
         "--db",
         type=Path,
         default=Path("trio_chat.db"),
-        help="with --serve: the server's history file [trio_chat.db]; its log goes beside it",
+        help="with --serve: the server's history file; its log goes beside it [trio_chat.db]",
     )
     parser.add_argument(
         "--no-check",
         action="store_true",
-        help="start even if the server cannot be reached now (the prompt retries)",
+        help="start even if the server cannot be reached now (the prompt retries) [off: check]",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"where the rooms and conversations of each session are kept between runs"
+        f" [{default_state_path()}]",
+    )
+    parser.add_argument(
+        "--no-state",
+        action="store_true",
+        help="do not restore or keep rooms and conversations between runs [off]",
     )
     return parser
 
@@ -58,7 +85,7 @@ def _port(text: str) -> int:
         port = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 1 <= port <= 65535:
+    if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"a port is 1 to 65535, not {port}")
     return port
 
@@ -98,14 +125,17 @@ async def probe(host: str, port: int, context: ssl.SSLContext | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.port == 0 and not args.serve:
+        parser.error("a port is 1 to 65535 (0, a free port, only with --serve)")
     if not args.serve:
         return run(args)
     from textual_client.local_server import LocalServer, LocalServerError
 
     log = args.db.with_suffix(".log")
     try:
-        with LocalServer(args.port, args.db, log) as server:
+        with LocalServer(args.port, args.db, log) as server, server.stopped_on_signals():
             print(f"{PROG}: started a server on 127.0.0.1:{server.port} (log: {log})")
             args.host, args.port = "127.0.0.1", server.port
             return run(args)
@@ -140,8 +170,14 @@ def run(args: argparse.Namespace) -> int:
 
     from textual_client.app import ChatApp  # Textual loads slowly: only once it is needed
 
+    state_path = None if args.no_state else args.state or default_state_path()
     app = ChatApp(
-        args.host, args.port, user_name=args.name, rooms=args.room or ["lobby"], ssl_context=context
+        args.host,
+        args.port,
+        user_name=args.name,
+        rooms=args.room,
+        ssl_context=context,
+        state_path=state_path,
     )
     app.run()
     return 0

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import Sequence
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
+from textual.screen import Screen
 
+from textual_client import state
 from textual_client.buffers import Buffers
 from textual_client.connection import ChatClient, ClientEvent
+from textual_client.keys import read_esc_keys_as_alt
 from textual_client.messages import ClientEventReceived, LoggedIn
 from textual_client.screens import LoginScreen, MainScreen
 from trio_chat import protocol as p
@@ -32,21 +38,28 @@ class ChatApp(App[None]):
         port: int = 7878,
         *,
         user_name: str | None = None,
-        rooms: Sequence[str] = ("lobby",),
+        rooms: Sequence[str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         client: ChatClient | None = None,
+        state_path: Path | None = None,
     ) -> None:
+        """`rooms`: rooms to join (default: the last session's, else lobby);
+        `state_path`: where the session's buffers are kept between runs (None: nowhere)."""
         super().__init__()
+        read_esc_keys_as_alt()
         self.client = client or ChatClient(host, port, self.client_event, ssl_context=ssl_context)
         self.client.listener = self.client_event
         self.user_name = user_name
-        self.initial_rooms = list(rooms)
+        self.initial_rooms = list(rooms or [])
+        self.state_path = state_path
+        self._saved: state.Saved | None = None
         self.buffers = Buffers()
         self.main_screen: MainScreen | None = None
         self._connect_on_mount = True
 
-    def on_mount(self) -> None:
-        self.push_screen(LoginScreen(self.user_name, self.client.address))
+    def get_default_screen(self) -> Screen[Any]:
+        """The name prompt is the first screen: keys typed at start-up reach its fields."""
+        return LoginScreen(self.user_name, self.client.address)
 
     def client_event(self, event: ClientEvent) -> None:
         """The connection layer's listener: hand the event to the UI as a message."""
@@ -54,7 +67,8 @@ class ChatApp(App[None]):
 
     def on_client_event_received(self, message: ClientEventReceived) -> None:
         if self.main_screen is not None and self.main_screen.is_mounted:
-            self.main_screen.handle(message.event)
+            with contextlib.suppress(NoMatches):  # the screen is closing
+                self.main_screen.handle(message.event)
 
     def on_logged_in(self, message: LoggedIn) -> None:
         self.start_chat(message.welcome)
@@ -62,13 +76,40 @@ class ChatApp(App[None]):
     def start_chat(self, welcome: p.Welcome, *, connect: bool = True) -> MainScreen:
         """Show the main screen for the rooms asked for; with `connect`, run the session."""
         self.buffers.me = welcome.name
-        for room in self.initial_rooms:
-            name = self.client.join(room)
+        saved = self._load_state(welcome.name)
+        rooms = [*saved.rooms, *self.initial_rooms] if saved else self.initial_rooms
+        for room in rooms or ["lobby"]:
+            try:
+                name = self.client.join(room)
+            except p.ChatError:  # a saved name the server's rules no longer allow
+                continue
             self.buffers.get("room", name.spelling)
+        for other in saved.dms if saved else []:
+            with contextlib.suppress(p.ChatError):
+                self.buffers.get("dm", p.parse_name(other, "name", "name_invalid").spelling)
         self._connect_on_mount = connect
         self.main_screen = MainScreen(self.buffers)
-        self.switch_screen(self.main_screen)
+        self.push_screen(self.main_screen)  # over the name prompt, the default screen
         return self.main_screen
+
+    def _load_state(self, name: str) -> state.Saved | None:
+        if self.state_path is None:
+            return None
+        saved = state.load(self.state_path, self.client.address, name)
+        self._saved = saved
+        return saved
+
+    def save_state(self) -> None:
+        """Remember the session's rooms and direct conversations, when they changed."""
+        if self.state_path is None or not self.buffers.me:
+            return
+        order = self.buffers.order
+        saved = state.Saved(
+            [b.name for b in order if b.kind == "room"], [b.name for b in order if b.kind == "dm"]
+        )
+        if saved != self._saved:
+            self._saved = saved
+            state.save(self.state_path, self.client.address, self.buffers.me, saved)
 
     def start_connection(self) -> None:
         """Called by the main screen once mounted: read frames and reconnect, in a worker."""

@@ -49,6 +49,7 @@ class Buffer:
     more: bool = False  # older history exists on the server
     loading_older: bool = False
     joined: bool = False
+    offline: bool = False  # a direct conversation whose other side is not online
 
     @property
     def ident(self) -> str:

@@ -15,8 +15,10 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "/help": ("", "show this help"),
 }
 KEYS_HELP: Final = (
-    "keys: Ctrl+N / Ctrl+P next / previous room, Alt+1..9 room by number, "
-    "PgUp / PgDn scroll, Tab completes names and commands, Up / Down recall lines, "
+    "keys: Enter sends, Shift+Enter / Ctrl+J / Alt+Enter start a new line; "
+    "Ctrl+N / Ctrl+P next / previous room, Alt+1..9 (or Esc 1..9) room by number, "
+    "F2 / F3 show or hide rooms / members, PgUp / PgDn scroll, "
+    "Tab completes names and commands, Up / Down recall lines, "
     "Ctrl+R reconnect now, Ctrl+Q quit; //text sends a line starting with /"
 )
 

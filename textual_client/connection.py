@@ -240,8 +240,16 @@ class ChatClient:
         except p.ChatError as exc:
             raise LoginRefused(exc.code, ERROR_WORDS["name_invalid"]) from None
         self._password = password or None
-        if self._writer is None or self._writer.is_closing():
-            await self._open()
+        if self._writer is not None and not self._writer.is_closing():
+            # The connection of a refused try: the server may have closed it since
+            # (its handshake timeout), so a failure here means "open a new one".
+            try:
+                return await self._hello()
+            except LoginRefused:
+                raise
+            except (ConnectFailed, _Lost, OSError, TimeoutError):
+                self._close()
+        await self._open()
         try:
             return await self._hello()
         except LoginRefused:
@@ -450,7 +458,7 @@ class ChatClient:
         self.rooms.setdefault(key, joined.room)
         since = self._resuming.pop(key, None)
         last = self.last_id.get(("room", key), 0)
-        history = [m for m in joined.history if m.id > last]
+        history = [m for m in joined.history if isinstance(m, p.Message) and m.id > last]
         if since is not None and joined.more and history:
             # More was missed than one answer holds: fetch older pages down to `since`.
             self._gaps[key] = _GapFill(since, joined, history)
@@ -471,9 +479,10 @@ class ChatClient:
         if gap is None:
             return False
         self._requests.pop(page.re, None)
-        older = [m for m in page.messages if m.id > gap.since]
+        newer = [m for m in page.messages if m.id > gap.since]
+        older = [m for m in newer if isinstance(m, p.Message)]  # edits etc.: not shown yet
         gap.history[:0] = older
-        if page.more and len(older) == len(page.messages) and older:
+        if page.more and len(newer) == len(page.messages) and older:
             self._request(
                 p.HistoryRequest(
                     room=p.Name(page.room, key), before=older[0].id, limit=RESUME_LIMIT

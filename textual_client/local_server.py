@@ -1,14 +1,22 @@
-"""`--serve`: a trio-chat server beside the client, so one command starts both on this machine."""
+"""`--serve`: a trio-chat server beside the client, so one command starts both on this machine.
+
+The server runs in a session of its own, so the terminal's Ctrl+C or hang-up reaches
+only the client; the client stops it with SIGTERM (an orderly stop that commits every
+accepted message) however the client ends: normally, by an exception, or by a signal.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 
 
 class LocalServerError(Exception):
@@ -37,8 +45,20 @@ class LocalServer:
         ]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # the terminal's signals are for the client
             )
+        try:
+            return self._wait_listening(offset)
+        except BaseException:  # Ctrl+C while it starts, or it failed: never leave it behind
+            self.stop()
+            raise
+
+    def _wait_listening(self, offset: int) -> LocalServer:
+        assert self.proc is not None
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             output = self.log.read_bytes()[offset:]
@@ -50,7 +70,6 @@ class LocalServer:
                 last = output.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
                 raise LocalServerError(f"the local server exited: {last[0]}")
             time.sleep(0.05)
-        self.stop()
         raise LocalServerError(f"the local server did not listen within 20 s (see {self.log})")
 
     def stop(self) -> None:
@@ -63,6 +82,25 @@ class LocalServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+    @contextlib.contextmanager
+    def stopped_on_signals(self) -> Iterator[None]:
+        """While inside: SIGTERM or SIGHUP to the client stop the server first, then the client."""
+        signals = [signal.SIGTERM, signal.SIGHUP]
+        old = {sig: signal.getsignal(sig) for sig in signals}
+
+        def handler(sig: int, frame: FrameType | None) -> None:
+            self.stop()
+            signal.signal(sig, signal.SIG_DFL)
+            os.kill(os.getpid(), sig)
+
+        for sig in signals:
+            signal.signal(sig, handler)
+        try:
+            yield
+        finally:
+            for sig, previous in old.items():
+                signal.signal(sig, previous)
 
     def __exit__(
         self,

@@ -167,6 +167,14 @@ async def until(predicate: Callable[[], object], wait: float = 10.0, step: float
         await asyncio.sleep(step)
 
 
+async def stop_task(task: asyncio.Task[Any]) -> None:
+    """Cancel a task and wait for it: an exception it raised (but not the cancel) fails the test."""
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 class Peer:
     """Another user, driven by the client's connection layer without a UI (a 'bot')."""
 
@@ -195,7 +203,7 @@ class Peer:
         out: list[str] = []
         for e in self.events:
             if isinstance(e, p.Joined):
-                out += [m.text for m in e.history]
+                out += [m.text for m in e.history if isinstance(m, p.Message)]
             elif isinstance(e, p.Message):
                 out.append(e.text)
         return out
@@ -209,9 +217,7 @@ class Peer:
     async def stop(self) -> None:
         await self.client.quit(grace=0.5)
         if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+            await stop_task(self.task)
 
 
 # ----------------------------------------------------------------------------- fixtures

@@ -14,7 +14,7 @@ from textual.widgets import Input, Static
 from textual_client.app import ChatApp
 from textual_client.buffers import Buffer
 from textual_client.screens import LoginScreen, MainScreen
-from textual_client.widgets import ChatLog, RoomList, StatusLine
+from textual_client.widgets import ChatInput, ChatLog, RoomList, StatusLine
 
 SIZE = (110, 32)
 
@@ -50,9 +50,8 @@ def texts(buf: Buffer) -> list[str]:
 
 async def type_line(pilot: Pilot[None], app: ChatApp, line: str) -> None:
     """Type a line into the chat input (set whole, as a paste would) and press Enter."""
-    field = app.screen.query_one("#input", Input)
+    field = app.screen.query_one("#input", ChatInput)
     field.value = line
-    field.cursor_position = len(line)
     await pilot.press("enter")
 
 
@@ -159,7 +158,7 @@ async def test_tab_completes_commands_and_names(real_server: RealServer) -> None
     try:
         async with running(real_server) as (app, pilot):
             await log_in(app, pilot, "ann")
-            field = app.screen.query_one("#input", Input)
+            field = app.screen.query_one("#input", ChatInput)
             await pilot.press("slash", "j", "o", "tab")
             assert field.value == "/join "
             field.value = ""

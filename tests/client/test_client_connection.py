@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from client_fakes import FakePeer, FakeServer, message, welcome
+from client_fakes import FakePeer, FakeServer, message, stop_task, welcome
 from client_fakes import fake_server as fake_server
 
 from textual_client import connection as c
@@ -43,7 +43,7 @@ class Recorder:
         out: list[p.Message] = []
         for e in self.events:
             if isinstance(e, p.Joined):
-                out.extend(e.history)
+                out.extend(m for m in e.history if isinstance(m, p.Message))
             elif isinstance(e, p.Message):
                 out.append(e)
             elif isinstance(e, c.Sent) and e.new:
@@ -189,7 +189,7 @@ async def test_reconnect_resumes_and_resends_exactly_once(
     connected = [e for e in rec.events if isinstance(e, c.Connected)]
     assert [e.resumed for e in connected] == [False, True]
     assert client.pending == {}
-    runner.cancel()
+    await stop_task(runner)
 
 
 async def test_rejoin_fills_a_gap_larger_than_one_answer(
@@ -225,7 +225,7 @@ async def test_rejoin_fills_a_gap_larger_than_one_answer(
     joined = [e for e in rec.events if isinstance(e, p.Joined)]
     assert isinstance(joined[-1], p.Joined) and not joined[-1].more
     assert not any(isinstance(e, p.HistoryPage) for e in rec.events)
-    runner.cancel()
+    await stop_task(runner)
 
 
 async def test_final_bye_stops_reconnecting(fake_server: FakeServer, rec: Recorder) -> None:
@@ -251,7 +251,7 @@ async def test_shutdown_bye_reconnects_with_reason(fake_server: FakeServer, rec:
     assert isinstance(lost, c.Disconnected) and "shutting down" in lost.reason
     peer = await fake_server.accept()
     await peer.expect(p.Hello)
-    runner.cancel()
+    await stop_task(runner)
 
 
 async def test_reconnect_now_skips_the_backoff(fake_server: FakeServer, rec: Recorder) -> None:
@@ -265,7 +265,7 @@ async def test_reconnect_now_skips_the_backoff(fake_server: FakeServer, rec: Rec
     client.reconnect_now()
     peer = await fake_server.accept(wait=2.0)
     await peer.expect(p.Hello)
-    runner.cancel()
+    await stop_task(runner)
 
 
 async def test_backoff_grows_with_jitter_within_bounds() -> None:
@@ -285,7 +285,7 @@ async def test_silent_server_is_pinged_then_dropped(fake_server: FakeServer, rec
     assert isinstance(await peer.expect(p.Ping), p.Ping)
     (lost,) = await rec.wait_for(c.Disconnected)
     assert isinstance(lost, c.Disconnected) and "stopped answering" in lost.reason
-    runner.cancel()
+    await stop_task(runner)
 
 
 async def test_server_ping_is_answered_and_huge_frames_read(
@@ -302,7 +302,7 @@ async def test_server_ping_is_answered_and_huge_frames_read(
     peer.send(p.Joined("lobby", ("ann",), history, more=False, re=join.id))
     (joined,) = await rec.wait_for(p.Joined)
     assert isinstance(joined, p.Joined) and len(joined.history) == 500
-    runner.cancel()
+    await stop_task(runner)
 
 
 async def test_refused_say_and_join_are_reported(fake_server: FakeServer, rec: Recorder) -> None:
@@ -322,7 +322,7 @@ async def test_refused_say_and_join_are_reported(fake_server: FakeServer, rec: R
     (req,) = await rec.wait_for(c.RequestFailed)
     assert isinstance(req, c.RequestFailed) and isinstance(req.request, p.Join)
     assert "new-room" not in client.rooms
-    runner.cancel()
+    await stop_task(runner)
 
 
 async def test_bad_frames_are_skipped(fake_server: FakeServer, rec: Recorder) -> None:
@@ -333,7 +333,7 @@ async def test_bad_frames_are_skipped(fake_server: FakeServer, rec: Recorder) ->
     peer.send(message(1, "bob", "still here"))
     await rec.wait_for(p.Message)
     assert len([e for e in rec.events if isinstance(e, c.BadFrame)]) == 2
-    runner.cancel()
+    await stop_task(runner)
 
 
 async def test_say_while_disconnected_is_sent_after_reconnect(
@@ -354,7 +354,7 @@ async def test_say_while_disconnected_is_sent_after_reconnect(
     await peer.expect(p.Join)
     say = await peer.expect(p.Say)
     assert isinstance(say, p.Say) and say.nonce == nonce
-    runner.cancel()
+    await stop_task(runner)
 
 
 async def test_conversation_of_direct_messages() -> None:
@@ -362,3 +362,19 @@ async def test_conversation_of_direct_messages() -> None:
     from_me = p.Message(2, "ann", "hi", "2026-01-01T00:00:00.000Z", to="Bob")
     assert c.conversation_of(to_me, "Ann") == ("dm", "bob")
     assert c.conversation_of(from_me, "Ann") == ("dm", "bob")
+
+
+async def test_stop_task_fails_on_the_runner_exception() -> None:
+    """The runner pattern of these tests: an exception inside run() fails the test."""
+
+    async def broken() -> None:
+        await asyncio.sleep(0)
+        raise RuntimeError("inside run()")
+
+    runner = asyncio.create_task(broken())
+    await asyncio.sleep(0.01)
+    with pytest.raises(RuntimeError, match="inside run"):
+        await stop_task(runner)
+    sleeper = asyncio.create_task(asyncio.sleep(10))
+    await stop_task(sleeper)
+    assert sleeper.cancelled()

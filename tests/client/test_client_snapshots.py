@@ -86,3 +86,22 @@ def test_snapshot_help_and_reconnecting(snap_compare: Snap) -> None:
         await pilot.pause()
 
     assert snap_compare(offline_app(), terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+def test_snapshot_login_screen_small(snap_compare: Snap, size: tuple[int, int]) -> None:
+    assert snap_compare(offline_app(), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+def test_snapshot_main_screen_small(snap_compare: Snap, size: tuple[int, int]) -> None:
+    assert snap_compare(offline_app(), terminal_size=size, run_before=fill_main_screen)
+
+
+def test_snapshot_narrow_with_rooms_shown_and_a_multi_line_draft(snap_compare: Snap) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await fill_main_screen(pilot)
+        await pilot.press("f2", "a", "ctrl+j", "b")
+        await pilot.pause()
+
+    assert snap_compare(offline_app(), terminal_size=(60, 20), run_before=run_before)

@@ -1,12 +1,20 @@
-"""The name prompt: a name, an optional password, and the server's refusals shown inline."""
+"""The name prompt: a name, an optional password, and the server's refusals shown inline.
+
+Keys typed in a burst (a password manager's "name, Tab, password, Enter") reach
+the field that had the focus when each was read, before an earlier Tab took
+effect; the fields pass each key on to the field that has the focus now, and do
+Tab themselves, so every key lands where it was meant to.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
@@ -17,8 +25,30 @@ if TYPE_CHECKING:
     from textual_client.app import ChatApp
 
 
+class LoginField(Input):
+    """An input of the name prompt that hands keys meant for another field to that field."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        target = self.screen.focused
+        if target is not self and isinstance(target, LoginField):
+            event.stop()
+            event.prevent_default()
+            target._forward_event(events.Key(event.key, event.character))
+            return
+        if event.key in ("tab", "shift+tab"):  # now, in the order typed
+            event.stop()
+            event.prevent_default()
+            fields = list(self.screen.query(LoginField))
+            step = 1 if event.key == "tab" else -1
+            self.screen.set_focus(fields[(fields.index(self) + step) % len(fields)])
+            return
+        await super()._on_key(event)
+
+
 class LoginScreen(Screen[None]):
     """Asks for a name; Enter in the name field logs in without a password."""
+
+    AUTO_FOCUS: ClassVar[str | None] = "#login-name"
 
     def __init__(self, user_name: str | None = None, server: str = "") -> None:
         super().__init__()
@@ -33,8 +63,10 @@ class LoginScreen(Screen[None]):
         with Vertical(id="login-box"):
             yield Static("trio-chat", id="login-title")
             yield Static(f"server {self.server}", id="login-server")
-            yield Input(self.initial_name, placeholder="your name", id="login-name")
-            yield Input(
+            yield LoginField(
+                self.initial_name, placeholder="your name", id="login-name", max_length=64
+            )
+            yield LoginField(
                 placeholder="password (optional: creates or opens an account)",
                 password=True,
                 id="login-password",
@@ -78,4 +110,5 @@ class LoginScreen(Screen[None]):
         else:
             self.app.post_message(LoggedIn(welcome))
         finally:
-            self.query_one("#login-hint", Static).update("Enter logs in")
+            with contextlib.suppress(NoMatches):  # the app may be closing
+                self.query_one("#login-hint", Static).update("Enter logs in")

@@ -7,24 +7,36 @@ widgets that show them, and turns typed lines into commands and messages.
 from __future__ import annotations
 
 import time
+import unicodedata
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Footer, OptionList, Static
 
 from textual_client import connection as c
 from textual_client.buffers import Buffer, BufferKind, Buffers, Entry
 from textual_client.commands import COMMANDS, help_lines, parse_command, text_of
 from textual_client.widgets import ChatInput, ChatLog, MemberList, RoomList, StatusLine
+from textual_client.widgets.chat_input import typed_text
 from trio_chat import protocol as p
 
 if TYPE_CHECKING:
     from textual_client.app import ChatApp
+
+START_MARK = "no older messages: this is the start of the conversation"
+ROOMS_MIN_WIDTH = 80  # narrower than this, the room list hides (F2 shows it)
+MEMBERS_MIN_WIDTH = 110  # narrower than this, the member list hides (F3 shows it)
+
+
+def messages_of(page: Iterable[object]) -> list[p.Message]:
+    """The messages of a page (pages may also hold entries this client does not show)."""
+    return [m for m in page if isinstance(m, p.Message)]
 
 
 class MainScreen(Screen[None]):
@@ -33,11 +45,13 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+n", "cycle(1)", "Next room"),
         Binding("ctrl+p", "cycle(-1)", "Prev room"),
+        Binding("f2", "toggle_panel('rooms')", "Rooms"),
+        Binding("f3", "toggle_panel('members')", "Members"),
         Binding("alt+1", "goto(1)", "Room 1-9", key_display="alt+1…9"),
         *(Binding(f"alt+{n}", f"goto({n})", show=False) for n in range(2, 10)),
         Binding("ctrl+r", "reconnect", "Reconnect"),
-        Binding("pageup", "scroll(-1)", "Scroll", show=False),
-        Binding("pagedown", "scroll(1)", "Scroll", show=False),
+        Binding("pageup", "scroll(-1)", "Scroll", show=False, priority=True),
+        Binding("pagedown", "scroll(1)", "Scroll", show=False, priority=True),
         Binding("f1", "help", "Help"),
     ]
 
@@ -48,6 +62,8 @@ class MainScreen(Screen[None]):
         self._retry_at: float | None = None
         self._retry_timer: Timer | None = None
         self._who_asked: set[str] = set()
+        self._retry_reason = ""
+        self._panels: dict[str, bool | None] = {"rooms": None, "members": None}  # None: auto
 
     @property
     def chat_app(self) -> ChatApp:
@@ -64,18 +80,36 @@ class MainScreen(Screen[None]):
             yield RoomList(id="rooms")
             with Vertical(id="center"):
                 yield ChatLog(id="log")
-                yield StatusLine(id="status")
-                yield ChatInput(sorted(COMMANDS), placeholder="message", id="input")
+                yield Static("", id="new-below")
             yield MemberList(id="members")
+        yield StatusLine(id="status")
+        yield ChatInput(sorted(COMMANDS), placeholder="message", id="input")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#rooms", RoomList).border_title = "rooms"
+        self.query_one("#new-below", Static).display = False
         chat_input = self.query_one(ChatInput)
         chat_input.names = self.completion_names
+        chat_input.max_text = self.max_text
         chat_input.focus()
+        self.apply_panels(self.size.width)
         self.switch_to(self.current)
         self.chat_app.start_connection()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.apply_panels(event.size.width)
+
+    def apply_panels(self, width: int) -> None:
+        """Side panels give way on narrow terminals, unless F2 / F3 said otherwise."""
+        auto = {"rooms": width >= ROOMS_MIN_WIDTH, "members": width >= MEMBERS_MIN_WIDTH}
+        for panel, shown in auto.items():
+            wanted = self._panels[panel]
+            self.set_class(not (shown if wanted is None else wanted), f"-hide-{panel}")
+
+    def action_toggle_panel(self, panel: str) -> None:
+        self._panels[panel] = self.has_class(f"-hide-{panel}")
+        self.apply_panels(self.size.width)
 
     # ------------------------------------------------------------ showing
 
@@ -97,24 +131,34 @@ class MainScreen(Screen[None]):
 
     def refresh_rooms(self) -> None:
         self.query_one(RoomList).show_buffers(self.buffers.order, self.current)
+        self.chat_app.save_state()
 
     def refresh_members(self) -> None:
         buf = self.current
         members = buf.members if buf is not None and buf.kind == "room" else []
         if buf is not None and buf.kind == "dm":
-            members = [self.buffers.me, buf.name]
+            members = [self.buffers.me] + ([] if buf.offline else [buf.name])
+            members = list({p.name_key(m): m for m in members}.values())  # /msg to oneself
         self.query_one(MemberList).show_members(members, self.buffers.me)
         title = "" if buf is None else buf.title
         if buf is not None and buf.kind == "room":
             title += f"  ·  {len(buf.members)} here" if buf.joined else "  ·  not joined"
         elif buf is not None:
-            title += "  ·  direct conversation"
+            title += "  ·  direct conversation" + ("  ·  not online" if buf.offline else "")
         self.query_one("#title-bar", Static).update(title)
 
     def changed(self, buf: Buffer, prepended: list[Entry] | None = None) -> None:
         """A buffer got new lines: redraw it if shown, else count them as unread."""
         if buf is self.current:
             self.log_view.sync(prepended)
+
+    @on(ChatLog.UnseenChanged)
+    def unseen_changed(self, event: ChatLog.UnseenChanged) -> None:
+        """Show how many lines came below the view while the user reads older ones."""
+        below = self.query_one("#new-below", Static)
+        below.display = event.count > 0
+        plural = "s" if event.count != 1 else ""
+        below.update(f"↓ {event.count} new message{plural} below (PgDn)")
 
     def note(self, text: str, kind: str = "info", buf: Buffer | None = None) -> None:
         """A line for the user (help, errors, answers) in a buffer, the current one by default."""
@@ -215,6 +259,10 @@ class MainScreen(Screen[None]):
         entries = self.buffers.add_messages(buf, [message])
         if not entries:
             return
+        if buf.kind == "dm" and buf.offline:
+            buf.offline = False
+            if buf is self.current:
+                self.refresh_members()
         if buf is not self.current:
             buf.unread += 1
             buf.mention |= entries[0].mention
@@ -239,6 +287,10 @@ class MainScreen(Screen[None]):
             entry.kind = "failed"
             entry.render_cache = None
             buf.entries.append(entry)
+        if buf.kind == "dm" and event.error.code == "no_such_user":
+            buf.offline = True
+            if buf is self.current:
+                self.refresh_members()
         self.note(f"not sent: {c.explain_error(event.error)}", "error", buf)
 
     def _apply_joined(self, joined: p.Joined) -> None:
@@ -248,7 +300,7 @@ class MainScreen(Screen[None]):
         buf.members = list(joined.members)
         if first:
             buf.more = joined.more
-        entries = self.buffers.add_messages(buf, list(joined.history))
+        entries = self.buffers.add_messages(buf, messages_of(joined.history))
         if entries and not first and buf is not self.current:
             buf.unread += len(entries)
             buf.mention |= any(e.mention for e in entries)
@@ -283,10 +335,18 @@ class MainScreen(Screen[None]):
             buf = self.buffers.get("dm", page.with_ or "?")
         buf.loading_older = False
         buf.more = page.more
-        entries = self.buffers.add_messages(buf, list(page.messages), older=True)
-        if not entries:
-            self.note("no older messages", buf=buf)
+        entries = self.buffers.add_messages(buf, messages_of(page.messages), older=True)
+        if not buf.more:
+            entries += self.mark_start(buf)
         self.changed(buf, prepended=entries)
+
+    def mark_start(self, buf: Buffer) -> list[Entry]:
+        """Put a "no older messages" line at the top of a buffer (once); returns it if new."""
+        if buf.entries and buf.entries[0].kind == "info" and buf.entries[0].text == START_MARK:
+            return []
+        entry = Entry("info", START_MARK)
+        buf.entries.insert(0, entry)
+        return [entry]
 
     def _apply_members(self, members: p.Members) -> None:
         buf = self.buffers.find("room", members.room)
@@ -310,7 +370,7 @@ class MainScreen(Screen[None]):
             if buf is not None:
                 buf.loading_older = False
                 buf.more = False
-            self.note(f"no older messages: {words}", "error", buf)
+            self.note(f"cannot load older messages: {words}", "error", buf)
         else:
             self.note(f"{request.type} failed: {words}", "error")
 
@@ -325,19 +385,56 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------ typing
 
-    @on(Input.Submitted, "#input")
-    def submitted(self, event: Input.Submitted) -> None:
-        line = event.value
+    @on(ChatInput.Submitted, "#input")
+    def submitted(self, event: ChatInput.Submitted) -> None:
+        """Send the typed text or run its command; nothing typed may crash the client."""
+        try:
+            self.take_line(event.value.rstrip("\n"))
+        except Exception as exc:  # a bug of ours must not end the session
+            self.log.error(f"error on input {event.value!r}: {exc!r}")
+            self.note(f"internal error ({exc!r}); please report it", "error")
+
+    def take_line(self, line: str) -> None:
         chat_input = self.query_one(ChatInput)
-        chat_input.value = ""
         if not line.strip():
+            chat_input.value = ""
             return
-        chat_input.remember(line)
         command = parse_command(line)
+        if command is None:
+            count = len(unicodedata.normalize("NFC", text_of(line)))
+            limit = self.max_text
+            if count > limit:  # kept in the box, to be shortened
+                self.note(
+                    f"not sent: {count} characters, {count - limit} over the limit of {limit}",
+                    "error",
+                )
+                return
+        chat_input.value = ""
+        chat_input.remember(line)
         if command is None:
             self.send(text_of(line))
         else:
             self.run_command(*command)
+
+    @property
+    def max_text(self) -> int:
+        welcome = self.client.welcome
+        return welcome.limits.max_text if welcome is not None else p.MAX_TEXT
+
+    @on(ChatInput.GotoBuffer)
+    def goto_buffer(self, event: ChatInput.GotoBuffer) -> None:
+        self.action_goto(event.number)
+
+    def on_key(self, event: events.Key) -> None:
+        """A key typed while the input has no focus is typed into it."""
+        chat_input = self.query_one(ChatInput)
+        text = typed_text(event)
+        if text is None or self.focused is chat_input:
+            return
+        event.stop()
+        event.prevent_default()
+        chat_input.focus()
+        chat_input.insert_text(text)
 
     def send(self, text: str, buf: Buffer | None = None) -> None:
         """Send text to a buffer (the current one by default), shown pending until echoed."""
@@ -379,7 +476,7 @@ class MainScreen(Screen[None]):
                 if not self.client.list_rooms():
                     self.note("not connected", "error")
             elif command == "/history":
-                self.load_older(buf, explicit=True)
+                self._history(buf)
             elif command == "/quit":
                 self.app.run_worker(self.chat_app.quit_chat(args or None))
             elif command == "/help":
@@ -390,11 +487,30 @@ class MainScreen(Screen[None]):
         except p.ChatError as exc:
             self.note(exc.message, "error")
 
-    def _join(self, args: str) -> None:
-        room = args.split()[0].lstrip("#") if args.split() else ""
-        if not room:
-            self.note("usage: /join ROOM", "error")
+    def _history(self, buf: Buffer | None) -> None:
+        """Load the page before the oldest line shown; at the start, show the start."""
+        if buf is None:
+            self.note("join a room first: /join ROOM", "error")
             return
+        if not buf.more and buf.ids:
+            if self.mark_start(buf):
+                self.changed(buf, prepended=buf.entries[:1])
+            self.log_view.scroll_home(animate=False)
+            self.notify("no older messages", timeout=3)
+            return
+        self.load_older(buf, explicit=True)
+        self.log_view.scroll_home(animate=False)
+
+    def _join(self, args: str) -> None:
+        words = args.split()
+        if len(words) != 1:
+            self.note(
+                "usage: /join ROOM (one room; room names have no spaces, try "
+                f"/join {'-'.join(w.lstrip('#') for w in words) or 'lobby'})",
+                "error",
+            )
+            return
+        room = words[0].lstrip("#")
         name = self.client.join(room)
         buf = self.buffers.get("room", name.spelling)
         if not self.client.connected:
@@ -462,7 +578,9 @@ class MainScreen(Screen[None]):
             self.switch_to(self.buffers.order[number - 1])
 
     def action_reconnect(self) -> None:
-        if not self.client.connected:
+        if self.client.connected:
+            self.note(f"already connected to {self.client.address}")
+        else:
             self.client.reconnect_now()
 
     def action_scroll(self, direction: int) -> None:

@@ -42,8 +42,12 @@ def nick_color(name: str) -> str:
     return NICK_COLORS[zlib.crc32(name.casefold().encode()) % len(NICK_COLORS)]
 
 
-class ChatLog(ScrollView, can_focus=True):
-    """Shows one buffer's entries and, under them, its pending messages."""
+class ChatLog(ScrollView, can_focus=False):
+    """Shows one buffer's entries and, under them, its pending messages.
+
+    It never takes the focus (a click would silently steal typing from the input):
+    it scrolls with the wheel and with PgUp/PgDn, which the screen binds.
+    """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "chat-log--time",
@@ -62,6 +66,12 @@ class ChatLog(ScrollView, can_focus=True):
 
         buffer: Buffer
 
+    @dataclass
+    class UnseenChanged(Message):
+        """The count of messages that came below the view while scrolled up changed."""
+
+        count: int
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.buffer: Buffer | None = None
@@ -69,6 +79,8 @@ class ChatLog(ScrollView, can_focus=True):
         self._width = 0
         self._style_generation = 0
         self._follow = True  # stay at the bottom as lines come (until the user scrolls up)
+        self._entry_count = 0
+        self.unseen = 0  # entries added below the view while scrolled up
 
     # ------------------------------------------------------------ public
 
@@ -77,6 +89,7 @@ class ChatLog(ScrollView, can_focus=True):
         self.buffer = buffer
         self._follow = True
         self._relayout()
+        self._set_unseen(0)
         self.scroll_end(animate=False, immediate=False)
 
     def sync(self, prepended: list[Entry] | None = None) -> None:
@@ -85,12 +98,17 @@ class ChatLog(ScrollView, can_focus=True):
         `prepended` are entries just added at the top (an older page): the view
         moves down by their height so what the user was reading stays in place.
         """
+        before = self._entry_count
         self._relayout()
         if self._follow:
             self.scroll_end(animate=False, immediate=False)
-        elif prepended:
+            return
+        if prepended:
             added = sum(len(self._render_entry(e)) for e in prepended)
             self.scroll_to(y=self.scroll_offset.y + added, animate=False, immediate=True)
+        below = self._entry_count - before - len(prepended or ())
+        if below > 0:
+            self._set_unseen(self.unseen + below)
 
     @property
     def line_count(self) -> int:
@@ -120,6 +138,8 @@ class ChatLog(ScrollView, can_focus=True):
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         self._follow = round(new_value) >= self.max_scroll_y
+        if self._follow:
+            self._set_unseen(0)
         if round(new_value) == 0 and round(old_value) > 0:
             self._want_older()
 
@@ -137,6 +157,11 @@ class ChatLog(ScrollView, can_focus=True):
         return line.apply_style(self.rich_style)
 
     # ------------------------------------------------------------ rendering
+
+    def _set_unseen(self, count: int) -> None:
+        if count != self.unseen:
+            self.unseen = count
+            self.post_message(self.UnseenChanged(count))
 
     def _want_older(self) -> None:
         buf = self.buffer
@@ -156,6 +181,7 @@ class ChatLog(ScrollView, can_focus=True):
             for entry in buf.pending:
                 lines.extend(self._render_entry(entry))
         self._lines = lines
+        self._entry_count = len(buf.entries) + len(buf.pending) if buf is not None else 0
         self.virtual_size = Size(self._width, len(lines))
         self.refresh()
 
@@ -174,8 +200,10 @@ class ChatLog(ScrollView, can_focus=True):
     def _draw(self, entry: Entry, width: int) -> list[Strip]:
         console = self.app.console
         kind = entry.kind
-        if kind in ("pending", "failed"):
-            time_text = "  …  "
+        if kind == "pending":
+            time_text = "  …  "  # sent, its echo not back yet
+        elif kind == "failed":
+            time_text = "  ✗  "  # refused by the server: not sent
         else:
             time_text = local_time(entry.ts) if entry.ts else "     "
         prefix = Text(f"{time_text} ", style=self._style("time"))

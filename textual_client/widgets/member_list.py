@@ -14,7 +14,8 @@ class MemberList(OptionList, can_focus=False):
 
     def show_members(self, members: list[str], me: str) -> None:
         mine = name_key(me)
-        names = sorted(members, key=lambda n: (name_key(n) != mine, name_key(n)))
+        unique = {name_key(n): n for n in members}.values()  # one line (and id) a name
+        names = sorted(unique, key=lambda n: (name_key(n) != mine, name_key(n)))
         options = [
             Option(Text(n, style="bold" if name_key(n) == mine else ""), id=f"m:{name_key(n)}")
             for n in names
