@@ -107,6 +107,11 @@ class ChatInput(TextArea):
         self._recall_pos = 0
         self._escape_at = -1.0
 
+    def on_mount(self) -> None:
+        # headless (tests, snapshots): a steady cursor, so a picture never catches a blink
+        if self.app.is_headless:
+            self.cursor_blink = False
+
     # ------------------------------------------------------------ value and cursor
 
     @property
