@@ -1,6 +1,6 @@
 """Command line: ``python -m benchmarks SCENARIO [--json] [options]``.
 
-Scenarios: fanout, latency, joinstorm, idle, store, sweep; ``all`` runs every one at its
+Scenarios: fanout, latency, joinstorm, idle, store, search, sweep; ``all`` runs every one at its
 default size and writes a results JSON; ``all --report`` (or ``report``) also writes
 benchmarks/fanout.png and benchmarks/RESULTS.md.
 """
@@ -25,7 +25,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument(
         "scenario",
-        choices=["fanout", "latency", "joinstorm", "idle", "store", "sweep", "all", "report"],
+        choices=[
+            "fanout",
+            "latency",
+            "joinstorm",
+            "idle",
+            "store",
+            "search",
+            "sweep",
+            "all",
+            "report",
+        ],
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object, last")
     parser.add_argument("--clients", type=int, help="clients (fanout 300, latency 300, ...)")
@@ -40,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rooms", type=int, default=100, help="idle: rooms to spread over")
     parser.add_argument("--messages", type=int, default=200_000, help="store: messages")
     parser.add_argument("--tasks", type=int, default=100, help="store: concurrent tasks")
+    parser.add_argument(
+        "--search-messages", type=int, default=1_000_000, help="search: messages in 100 rooms"
+    )
+    parser.add_argument("--searches", type=int, default=1000, help="search: queries timed")
     parser.add_argument(
         "--irc",
         default=",".join(IRC_SERVERS),
@@ -80,6 +94,8 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         return scenarios.idle(args.clients or 10_000, args.rooms, _settings(args))
     if name == "store":
         return scenarios.store(args.messages, args.tasks)
+    if name == "search":
+        return scenarios.search(args.search_messages, 100, args.searches)
     if name == "sweep":
         counts = tuple(int(n) for n in args.sweep.split(","))
         return scenarios.sweep(counts, _settings(args, seconds=2.0))
@@ -104,6 +120,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     results["idle"] = scenarios.idle(10_000, args.rooms, _settings(args))
     stores = [scenarios.store(args.messages, args.tasks) for _ in range(max(1, args.repeat))]
     results["store"] = max(stores, key=lambda run: run["commits_per_s"])  # best, as fan-out
+    results["search"] = scenarios.search(args.search_messages, 100, args.searches)
     counts = tuple(int(n) for n in args.sweep.split(","))
     results["sweep"] = scenarios.sweep(counts, _settings(args, seconds=2.0))
     results["seconds"] = round(time.monotonic() - started, 1)

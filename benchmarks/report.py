@@ -90,6 +90,14 @@ def target_rows(data: Json) -> list[str]:
             f" messages/s, {store['batch_mean']} per commit"
             f" | {_status(store['commits_per_s'] >= 100_000)} |"
         )
+    search = data.get("search")
+    if search:
+        rows.append(
+            f"| search p99 ≤ 50 ms ({search['messages']:,} messages in {search['rooms']} rooms,"
+            f" one and two words) | p99 {search['p99_ms']} ms, p50 {search['p50_ms']} ms;"
+            f" index {search['index_bytes'] / 2**20:,.1f} MiB for a table of"
+            f" {search['table_bytes'] / 2**20:,.1f} MiB | {_status(search['p99_ms'] <= 50)} |"
+        )
     return rows
 
 

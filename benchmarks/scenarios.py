@@ -1,4 +1,4 @@
-"""The benchmark scenarios: fanout, latency, joinstorm, idle, store, and the fan-out sweep.
+"""The benchmark scenarios: fanout, latency, joinstorm, idle, store, search, and the fan-out sweep.
 
 Each returns the dict that `--json` prints (the keys issue 5 names, and a few more).
 Deliveries are counted to the members other than the sender, for every server: IRC
@@ -336,6 +336,23 @@ def store(messages: int = 200_000, tasks: int = 100, db: Path | None = None) -> 
     note(
         f"store {out['messages']} messages: {out['commits_per_s']:,.0f} messages/s committed,"
         f" {out['batch_mean']:.0f} per transaction"
+    )
+    return out
+
+
+def search(
+    messages: int = 1_000_000, rooms: int = 100, searches: int = 1000, db: Path | None = None
+) -> Json:
+    """`Store.search` over `messages` messages in `rooms` rooms: p50/p99 of one- and two-word
+    queries for a member of every room, and the full-text index's size against the table's."""
+    from benchmarks.searchbench import run_search
+
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        out = run_search(db or Path(tmp) / "search.db", messages, rooms, searches)
+    note(
+        f"search {out['searches']} queries over {out['messages']:,} messages in {rooms} rooms:"
+        f" p50 {out['p50_ms']} ms, p99 {out['p99_ms']} ms; index {out['index_bytes']:,} B,"
+        f" table {out['table_bytes']:,} B (filled in {out['fill_seconds']} s)"
     )
     return out
 
