@@ -279,7 +279,7 @@ async def test_cap_ls_advertises_only_what_is_implemented(config: Config) -> Non
         line = await irc.expect(" CAP ")
         caps = line.split(" :", 1)[1].split()
         assert "sasl=PLAIN" in caps and "draft/chathistory" in caps
-        assert "draft/read-marker" not in caps and "draft/message-redaction" in caps
+        assert "draft/read-marker" in caps and "draft/message-redaction" in caps
         await irc.send("CAP REQ :batch nonsense")
         assert (await irc.expect(" CAP ")).endswith("NAK :batch nonsense")
         await irc.send("CAP LIST")
@@ -365,10 +365,10 @@ async def test_join_privmsg_part_quit_between_two_irc_users(config: Config) -> N
         await souvik.register("Souvik")
         lines = await ritam.join("#lobby")
         assert lines[0] == ":Ritam!Ritam@trio-chat JOIN #lobby"
-        assert ":trio-chat 353 Ritam = #lobby :Ritam" in lines
+        assert ":trio-chat 353 Ritam = #lobby :@Ritam" in lines  # first in: an op (section 11)
         lines = await souvik.join("#Lobby")
         assert lines[0] == ":Souvik!Souvik@trio-chat JOIN #lobby"
-        assert ":trio-chat 353 Souvik = #lobby :Ritam Souvik" in lines
+        assert ":trio-chat 353 Souvik = #lobby :@Ritam Souvik" in lines
         await ritam.expect("^:Souvik!Souvik@trio-chat JOIN #lobby$")
 
         await souvik.send("PRIVMSG #lobby :hello there")
@@ -482,18 +482,18 @@ async def test_other_commands(config: Config) -> None:
         assert sum(" 352 " in line for line in lines) == 2
         await irc.send("TOPIC #lobby")
         await irc.expect(" 331 Ritam #lobby ")
-        await irc.send("TOPIC #lobby :new topic")
-        await irc.expect(" 482 Ritam #lobby ")
+        await irc.send("TOPIC #lobby :new topic")  # a room without owner: any member may
+        await irc.expect("^:Ritam!Ritam@trio-chat TOPIC #lobby :new topic$")
         await irc.send("MODE #lobby")
         await irc.expect(" 324 Ritam #lobby :\\+$")
         await irc.send("MODE Ritam")
         await irc.expect(" 221 Ritam :\\+$")
-        await irc.send("KICK #lobby Souvik")
-        await irc.expect(" 482 Ritam #lobby ")
+        await other.send("KICK #lobby Ritam")  # Ritam came first: an op (section 11)
+        await other.expect(" 482 Souvik #lobby ")
         await irc.send("LIST")
-        assert ":trio-chat 322 Ritam #lobby 2 :" in await irc.until(" 323 ")
+        assert ":trio-chat 322 Ritam #lobby 2 :new topic" in await irc.until(" 323 ")
         await irc.send("NAMES #lobby")
-        await irc.expect(" 353 Ritam = #lobby :Ritam Souvik$")
+        await irc.expect(" 353 Ritam = #lobby :@Ritam Souvik$")
         await other.send("AWAY :lunch")
         await other.expect(" 306 ")
         await irc.send("PRIVMSG Souvik :there?")

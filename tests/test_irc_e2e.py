@@ -44,7 +44,7 @@ async def test_json_and_irc_share_a_room_both_ways(both: RunningServer) -> None:
     souvik = await login(both.port, "Souvik", "lobby")
     ritam = await irc_user(both, "Ritam")
     lines = await ritam.join("#lobby")
-    assert ":trio-chat 353 Ritam = #lobby :Souvik Ritam" in lines
+    assert ":trio-chat 353 Ritam = #lobby :@Souvik Ritam" in lines  # first in: an op
     await souvik.expect("presence", room="lobby", name="Ritam", state="joined")
 
     await ritam.send("PRIVMSG #lobby :hello from \x02irc\x02")

@@ -29,7 +29,7 @@ async def test_welcome_has_the_documented_shape(server: RunningServer) -> None:
         "server": "trio-chat/0.1",
         "protocol": 1,
         "limits": {"max_frame": 65536, "max_text": 4000, "history_limit": 500},
-        "features": ["edit"],
+        "features": ["edit", "search", "devices", "markers", "moderation"],
         "re": "h1",
     }
 

@@ -85,6 +85,11 @@ async def run(config: Config, sources: Sources | None = None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["admin"]:  # `trio-chat admin ...`: the database, not the server
+        from .admin import main as admin
+
+        return admin(args[1:])
     config, sources, show = load(argv)
     if show:
         sys.stdout.write(to_toml(config))

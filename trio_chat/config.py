@@ -33,6 +33,7 @@ class Config:
     log_format: str = "text"  # text or json (one object per line)
     metrics_port: int | None = None  # Prometheus /metrics and /healthz; None: off
     metrics_host: str = "127.0.0.1"
+    admin: tuple[str, ...] = ()  # server admins' account names (section 11); --admin repeatable
     # Not flags: bounds that follow from the above, and a cheaper hash for tests.
     send_timeout: float = 30.0  # a writer stuck this long on one send_all: the peer is gone
     max_pending: int = 8192  # messages waiting for a commit before readers are slowed

@@ -21,7 +21,8 @@ from .core.errors import ChatError
 from .core.timestamps import now_ts
 from .outbox import Outbox
 from .protocol import JSON_WIRE, Bye, Entry, LeaveReason, Name, Presence, RequestId
-from .store import Draft, Stored
+from .protocol.markers import Marked
+from .store import Account, Draft, Stored
 
 Item = Entry | Presence  # what the hub fans out: log entries and presence
 
@@ -34,6 +35,10 @@ class Wire(Protocol):
 
     def own(self, message: Entry, re: RequestId | None) -> bytes | None:
         """The sender's own copy of its entry; None when the shared one will do."""
+
+    def marker(self, marked: Marked, ts: str | None) -> bytes:
+        """A read marker that moved, for another device of the account (b"": not shown);
+        `ts` is the time of its entry, for doors that mark by time."""
 
 
 log = logging.getLogger(__name__)
@@ -55,7 +60,18 @@ class Owner(Protocol):
 class Member:
     """One welcomed connection as the hub sees it."""
 
-    __slots__ = ("account", "closed", "holds", "name", "outbox", "owner", "rooms", "sent", "wire")
+    __slots__ = (
+        "account",
+        "closed",
+        "device",
+        "holds",
+        "name",
+        "outbox",
+        "owner",
+        "rooms",
+        "sent",
+        "wire",
+    )
 
     def __init__(
         self,
@@ -65,12 +81,14 @@ class Member:
         *,
         account: bool = False,
         wire: Wire = JSON_WIRE,
+        device: str | None = None,
     ) -> None:
         self.name = name
         self.outbox = outbox
         self.owner = owner
         self.account = account
         self.wire = wire
+        self.device = device  # section 10: an account's device label (None is one label too)
         self.rooms: dict[str, Room] = {}
         # room key -> items (and their frame counts) that arrived while a join reads history
         self.holds: dict[str, list[tuple[bytes, int]]] = {}
@@ -96,18 +114,21 @@ class Member:
 class Room:
     """A room with members online, and the frames waiting to be fanned out to them."""
 
-    __slots__ = ("key", "members", "name", "pending", "starts", "variants")
+    __slots__ = ("key", "members", "name", "pending", "people", "starts", "variants")
 
     def __init__(self, name: Name) -> None:
         self.name = name
         self.key = name.key
         self.members: dict[Member, None] = {}  # an ordered set, in join order
+        # name key -> its devices in the room: a name is in it while one of them is
+        self.people: dict[str, list[Member]] = {}
         self.pending: list[Item] = []
         self.starts: dict[Member, int] = {}  # members who must not see pending[:start]
         self.variants: dict[Member, dict[int, bytes]] = {}  # a sender's own copies
 
     def names(self) -> list[str]:
-        return [m.name.spelling for m in self.members]
+        """The names in the room, each once however many of its devices are in it."""
+        return [devices[0].name.spelling for devices in self.people.values()]
 
     def flush(self) -> int:
         """Hand each member the pending items it should see, joined into one blob; how many got one.
@@ -161,7 +182,9 @@ class Hub:
         max_batch: int = 256,
         presence_delay: float = 0.0,
     ) -> None:
-        self.users: dict[str, Member] = {}  # name key -> the connection holding that name
+        # name key -> the connections online under that name: a guest's one, or an account's
+        # devices (section 10), oldest first
+        self.users: dict[str, list[Member]] = {}
         self.creating: set[str] = set()  # names whose account is being created
         self._online_shapes = LookAlikes()  # skeletons of the names online
         self._account_shapes = LookAlikes()  # skeletons of the names with an account
@@ -180,14 +203,31 @@ class Hub:
     # ------------------------------------------------------------------ names
 
     def claim(self, member: Member) -> Member | None:
-        """Give the member its name; returns the member that held it before, if any."""
+        """Give the member its name; returns the member it replaces, if any (see `take`)."""
+        replaced = self.take(member)
+        return replaced[0] if replaced else None
+
+    def take(self, member: Member) -> list[Member]:
+        """Give the member its name; returns the members it replaces, to be closed.
+
+        An account's device replaces only the one with the same device label (no
+        label is one label too); a guest has one connection, so it replaces any.
+        """
         if member.closed:
             raise ChatError("bad_state", "the connection is closing")
-        previous = self.users.get(member.name.key)
-        self.users[member.name.key] = member
-        if previous is None:
+        devices = self.users.get(member.name.key)
+        if devices is None:
+            self.users[member.name.key] = [member]
             self._online_shapes.add(member.name)
-        return previous
+            return []
+        kept: list[Member] = []
+        replaced: list[Member] = []
+        for device in devices:
+            same = not (member.account and device.account) or device.device == member.device
+            (replaced if same else kept).append(device)
+        kept.append(member)
+        self.users[member.name.key] = kept
+        return replaced
 
     def add_account(self, name: Name) -> None:
         self._account_shapes.add(name)
@@ -210,7 +250,13 @@ class Hub:
         )
 
     def online(self, name: Name) -> Member | None:
-        return self.users.get(name.key)
+        """One connection online under the name (its oldest device), or None."""
+        devices = self.users.get(name.key)
+        return devices[0] if devices else None
+
+    def devices(self, name: Name) -> list[Member]:
+        """Every connection online under the name, oldest first (a guest has one)."""
+        return list(self.users.get(name.key, ()))
 
     def disconnect(self, member: Member, reason: LeaveReason | None) -> None:
         """The member is gone: out of every room (presence `left` with `reason`) and offline."""
@@ -219,9 +265,12 @@ class Hub:
         member.closed = True
         for room in list(member.rooms.values()):
             self._leave(member, room, reason)
-        if self.users.get(member.name.key) is member:
-            del self.users[member.name.key]
-            self._online_shapes.remove(member.name)
+        devices = self.users.get(member.name.key)
+        if devices is not None and member in devices:
+            devices.remove(member)
+            if not devices:
+                del self.users[member.name.key]
+                self._online_shapes.remove(member.name)
 
     # ------------------------------------------------------------------ rooms
 
@@ -248,8 +297,12 @@ class Hub:
             room = self.rooms[name.key] = Room(self.room_name(name))
             self._list(room.key)
         if member not in room.members:
-            self.flush_if_full(room)
-            self._publish(room, presence(room.name.spelling, member.name.spelling, "joined"))
+            devices = room.people.get(member.name.key)
+            if devices is None:  # the name's first device in the room: it joins
+                self.flush_if_full(room)
+                self._publish(room, presence(room.name.spelling, member.name.spelling, "joined"))
+                devices = room.people[member.name.key] = []
+            devices.append(member)
             room.members[member] = None
             room.starts[member] = len(room.pending)  # not its own presence, nor anything older
             member.rooms[room.key] = room
@@ -270,12 +323,31 @@ class Hub:
         self._leave(member, room, "part")
         return room
 
+    def kick(self, room_key: str, name_key: str) -> list[Member]:
+        """Take every connection of a name out of a room at once (section 11): what is
+        pending there reaches them first, nothing after; the others see `left` `kicked`."""
+        room = self.rooms.get(room_key)
+        if room is None:
+            return []
+        gone = [m for m in room.members if m.name.key == name_key]
+        if gone:
+            self.delivered += room.flush()
+        for member in gone:
+            self._leave(member, room, "kicked")
+        return gone
+
     def _leave(self, member: Member, room: Room, reason: LeaveReason | None) -> None:
         del room.members[member]
         del member.rooms[room.key]
         member.holds.pop(room.key, None)
         room.starts.pop(member, None)
         room.variants.pop(member, None)
+        devices = room.people.get(member.name.key)
+        if devices is not None:
+            devices.remove(member)
+            if devices:
+                return  # another device of the name is still in the room
+            del room.people[member.name.key]
         if not room.members:
             del self.rooms[room.key]
             self._dirty.pop(room, None)
@@ -316,7 +388,7 @@ class Hub:
         for key in listed[start:end]:
             room = self.rooms.get(key)
             if room is not None:
-                page.append((room.name.spelling, len(room.members)))
+                page.append((room.name.spelling, len(room.people)))
             else:
                 page.append((self.known_rooms.get(key, key), 0))
         return page, end < len(listed)
@@ -356,19 +428,25 @@ class Hub:
             self._flush_soon = trio.Event()
             self.flush()
 
-    def _recipient(self, draft_recipient: object) -> Member | None:
+    def _recipient(self, draft_recipient: object) -> list[Member]:
         """Who a direct message goes to: the connection it was addressed to, if still open.
 
-        An account's messages go to whoever is online with that account now (the
-        same person); a guest's only to the very connection that was online when
-        the message was accepted, never to a later holder of the name.
+        An account's messages (the draft names its Account, or a member of it) go
+        to every device online with that account now (the same person); a guest's
+        only to the very connection that was online when the message was accepted,
+        never to a later holder of the name.
         """
+        if isinstance(draft_recipient, Account):
+            return self._account_devices(draft_recipient.key)
         if not isinstance(draft_recipient, Member):
-            return None
+            return []
         if draft_recipient.account:
-            now = self.users.get(draft_recipient.name.key)
-            return now if now is not None and now.account else None
-        return None if draft_recipient.closed else draft_recipient
+            return self._account_devices(draft_recipient.name.key)
+        return [] if draft_recipient.closed else [draft_recipient]
+
+    def _account_devices(self, key: str) -> list[Member]:
+        """The devices online with the account of this name key."""
+        return [m for m in self.users.get(key, ()) if m.account]
 
     def publish(self, batch: Iterable[Stored]) -> None:
         """Fan out one committed batch, in id order, then flush it at once."""
@@ -403,9 +481,12 @@ class Hub:
                 else:  # the sender left the room meanwhile: its answer still comes
                     direct.setdefault(origin, []).append(_own(origin, message, draft.re))
             else:
-                recipient = self._recipient(draft.recipient)
-                if recipient is not None and recipient is not origin:
-                    direct.setdefault(recipient, []).append(recipient.wire.encode(message))
+                reached = self._recipient(draft.recipient)
+                if draft.account:  # the sender's other devices see what it sent (section 10)
+                    reached += self._account_devices(draft.sender.key)
+                for recipient in dict.fromkeys(reached):
+                    if recipient is not origin:
+                        direct.setdefault(recipient, []).append(recipient.wire.encode(message))
                 if origin is not None:
                     direct.setdefault(origin, []).append(_own(origin, message, draft.re))
         self.flush()

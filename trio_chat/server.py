@@ -240,6 +240,7 @@ async def serve(
         async with trio.open_nursery() as core:
             await core.start(store.run, server.committed, server.failed)
             await core.start(server.hub.run)
+            await core.start(server.chat.moderation.watch)  # the admin command's bans
             opened = [
                 (door, await trio.open_tcp_listeners(door.port, host=config.host))
                 for door in _doors(config, server.tls)

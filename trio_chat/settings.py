@@ -23,6 +23,8 @@ from typing import Any, Final
 
 from . import __version__
 from .config import Config
+from .core.errors import ChatError
+from .core.rules import parse_name
 
 _DEFAULTS: Final[dict[str, Any]] = {f.name: f.default for f in dataclasses.fields(Config)}
 
@@ -42,6 +44,7 @@ class Setting:
     metavar: str | None = None
     rule: Callable[[Any], bool] | None = None  # a further check; `expect` then says what it wants
     expect: str | None = None
+    many: bool = False  # a list: the flag is repeated, the TOML value an array (a tuple here)
 
     @property
     def flag(self) -> str:
@@ -69,7 +72,15 @@ class Setting:
         return what
 
     def check(self, value: Any) -> Any:
-        """The value (an int for an int setting), or ValueError saying what is expected."""
+        """The value (an int for an int setting, a tuple for a list), or ValueError saying
+        what is expected."""
+        if self.many:
+            if not isinstance(value, list | tuple):
+                raise ValueError(f"a list of {self.expected()}")
+            return tuple(self._check_one(v) for v in value)
+        return self._check_one(value)
+
+    def _check_one(self, value: Any) -> Any:
         kind = self.kind
         if kind is int:
             ok = isinstance(value, int) and not isinstance(value, bool)
@@ -103,7 +114,7 @@ class Setting:
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {self.expected()}, got {text!r}") from None
         try:
-            return self.check(value)
+            return self._check_one(value)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(f"expected {exc}, got {text!r}") from None
 
@@ -114,6 +125,14 @@ def _num(x: float) -> str:
 
 def _server_name(name: str) -> bool:
     return bool(name) and not any(c.isspace() or c in ":!@" for c in name)
+
+
+def _account_name(name: str) -> bool:
+    try:
+        parse_name(name, "admin", "name_invalid")
+    except ChatError:
+        return False
+    return True
 
 
 def _port(name: str, help: str) -> Setting:
@@ -175,6 +194,16 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     ),
     _port("metrics_port", "serve /metrics and /healthz over HTTP on this port; 0 picks one"),
     Setting("metrics_host", str, "address of the metrics endpoint", metavar="HOST"),
+    Setting(
+        "admin",
+        str,
+        "an account that is a server admin (may not exist yet); repeat for more",
+        reload=True,
+        metavar="NAME",
+        rule=_account_name,
+        expect="a name: 1 to 32 letters, marks, digits or _ - .",
+        many=True,
+    ),
 )
 BY_NAME: Final[dict[str, Setting]] = {s.name: s for s in SETTINGS}
 
@@ -201,6 +230,7 @@ def parser() -> argparse.ArgumentParser:
         shown = "off" if s.default is None else _num_or_str(s.default)
         p.add_argument(
             s.flag,
+            action="append" if s.many else "store",
             type=s.parse,
             metavar=s.metavar or ("{" + ",".join(s.choices) + "}" if s.choices else None),
             help=f"{s.help} [{shown}]" + ("" if s.reload else " (restart to change)"),
@@ -210,6 +240,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _num_or_str(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(value) or "none"
     return _num(value) if isinstance(value, int | float) else str(value)
 
 
@@ -291,7 +323,10 @@ def from_argv(argv: Sequence[str] | None = None) -> tuple[Sources, bool]:
 
     A bad flag exits through argparse (usage and one error line, status 2).
     """
-    args = vars(parser().parse_args(argv))
+    args: dict[str, Any] = {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in vars(parser().parse_args(argv)).items()
+    }
     path = args.pop("config", None)
     show = bool(args.pop("print_config", False))
     return Sources(path, args), show
@@ -308,6 +343,8 @@ def _toml(value: Any) -> str:
         return repr(value)
     if isinstance(value, str | Path):
         return json.dumps(str(value)).replace("\x7f", "\\u007f")
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
     return json.dumps(str(value))
 
 

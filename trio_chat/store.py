@@ -36,6 +36,7 @@ from .protocol import (
     RequestId,
     TopicEntry,
 )
+from .rooms_schema import SCHEMA as ROOMS_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ FIRST_PAUSE: Final = 0.05  # seconds
 LONGEST_PAUSE: Final = 2.0
 # After a commit, re-sent nonces are looked up; a failing look-up is tried again this often.
 LOOKUP_TRIES: Final = 5
+# A search that runs longer than this is stopped (SearchTooBroad): it holds the reader.
+SEARCH_SECONDS: Final = 0.5
 
 # Version 0 is an empty file; each step upgrades the schema by one version: a script of
 # statements split at `;`, or a list of statements (a trigger holds `;` of its own).
@@ -105,15 +108,36 @@ _MIGRATIONS: Final[dict[int, str | list[str]]] = {
         " INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);"
         " END",
     ],
-    # Section 10: read markers (and devices, offline direct messages).
-    2: [],
+    # Section 10: read markers, forward only; and each name's direct conversations, kept by a
+    # trigger in the commit's transaction, so `directs` reads them by index.
+    2: [
+        "CREATE TABLE markers (account TEXT NOT NULL, conv TEXT NOT NULL, upto INTEGER NOT NULL,"
+        " PRIMARY KEY (account, conv)) WITHOUT ROWID",
+        "CREATE TABLE parties (party TEXT NOT NULL, conv TEXT NOT NULL,"
+        " PRIMARY KEY (party, conv)) WITHOUT ROWID",
+        # '@a b': a is substr(conv, 2, instr(conv, ' ') - 2), b what follows the space
+        "INSERT OR IGNORE INTO parties SELECT substr(conv, 2, instr(conv, ' ') - 2), conv"
+        " FROM messages WHERE conv >= '@' AND conv < 'A' GROUP BY conv",
+        "INSERT OR IGNORE INTO parties SELECT substr(conv, instr(conv, ' ') + 1), conv"
+        " FROM messages WHERE conv >= '@' AND conv < 'A' GROUP BY conv",
+        "CREATE TRIGGER parties_insert AFTER INSERT ON messages"
+        " WHEN substr(new.conv, 1, 1) = '@' BEGIN"
+        " INSERT OR IGNORE INTO parties VALUES"
+        " (substr(new.conv, 2, instr(new.conv, ' ') - 2), new.conv),"
+        " (substr(new.conv, instr(new.conv, ' ') + 1), new.conv); END",
+    ],
     # Section 11: rooms with owners, roles, invitations, bans and the moderation log.
-    3: [],
+    3: ROOMS_SCHEMA,
 }
 
 
 class StoreError(Exception):
     """The database cannot be used (a bad path, not a database, damaged, a newer schema)."""
+
+
+class SearchTooBroad(Exception):
+    """A search was stopped after its time (many short prefixes, say): nothing is wrong with
+    the store, the query is too broad."""
 
 
 class StoreUnavailable(StoreError):
@@ -223,6 +247,25 @@ class Original:
             return None
         first, second = self.conv[1:].split(" ", 1)
         return second if first == self.sender_key else first
+
+
+class Marker(NamedTuple):
+    """A read marker after a `mark`: where it is, whether it moved, its entry's time (or None)."""
+
+    upto: int
+    moved: bool
+    ts: str | None
+
+
+class Direct(NamedTuple):
+    """A direct conversation of a name: the other name, the newest entry, marker and unread."""
+
+    conv: str
+    other_key: str
+    other: str  # its spelling in the newest entry
+    last: int
+    read: int
+    unread: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -697,6 +740,27 @@ class Store:
             )
         return cursor.rowcount == 1
 
+    async def set_marker(self, account: str, conv: str, upto: int) -> Marker:
+        """Move an account's read marker of a conversation forward to `upto`, never back.
+
+        StoreUnavailable if it cannot be stored now (nothing is changed then).
+        """
+        try:
+            return await trio.to_thread.run_sync(
+                self._set_marker, account, conv, upto, limiter=self._write_limiter
+            )
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
+
+    def _set_marker(self, account: str, conv: str, upto: int) -> Marker:
+        db = self._db
+        with self._transaction(db):
+            moved = db.execute(_MOVE_MARKER, (account, conv, upto)).rowcount == 1
+            (now,) = db.execute(
+                "SELECT upto FROM markers WHERE account = ? AND conv = ?", (account, conv)
+            ).fetchone()
+        return Marker(int(now), moved, _time_of(db, int(now)))
+
     # ------------------------------------------------------------------ reading
 
     async def find_nonce(self, sender_key: str, nonce: str) -> Message | None:
@@ -749,6 +813,38 @@ class Store:
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
 
+    async def marker(self, account: str, conv: str) -> tuple[int, str | None]:
+        """An account's read marker of a conversation (0: nothing read), and the time of
+        its entry (the newest entry with id <= it; None when there is none)."""
+        try:
+            return await trio.to_thread.run_sync(
+                _marker, self._reader, account, conv, limiter=self._read_limiter
+            )
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
+
+    async def reading(
+        self, account: str, convs: list[str], upto: int
+    ) -> dict[str, tuple[int, int]]:
+        """conv -> (marker, unread) for an account's conversations `convs`, in one query:
+        unread counts the messages after the marker, up to `upto`, not the account's own."""
+        try:
+            return await trio.to_thread.run_sync(
+                _reading, self._reader, account, convs, upto, limiter=self._read_limiter
+            )
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
+
+    async def directs(self, party: str, *, first_id: int, upto: int) -> list[Direct]:
+        """The direct conversations of a name with entries from `first_id` to `upto`, each
+        with its marker and unread messages, the most recent first."""
+        try:
+            return await trio.to_thread.run_sync(
+                _directs, self._reader, party, first_id, upto, limiter=self._read_limiter
+            )
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
+
     async def conversations(
         self, convs: list[str], party: str | None, *, after: int, upto: int, limit: int
     ) -> list[tuple[str, int, str]]:
@@ -758,6 +854,31 @@ class Store:
             return await trio.to_thread.run_sync(
                 _conversations, self._reader, convs, party, after, upto, limit,
                 limiter=self._read_limiter,
+            )  # fmt: skip
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
+
+    async def search(
+        self,
+        convs: list[str],
+        party: str | None,
+        match: str,
+        *,
+        before: int,
+        limit: int,
+        first_id: int = 1,
+        sender: str | None = None,
+        seconds: float = SEARCH_SECONDS,
+    ) -> tuple[list[Entry], bool]:
+        """Messages (not deleted) of `convs` and of the direct conversations of the name key
+        `party` that satisfy the FTS5 expression `match`, with id < before, newest first;
+        and whether older ones were left out. Direct ones start at `first_id`; `sender`:
+        only those of this name key. StoreUnavailable if the file cannot be read now;
+        SearchTooBroad if the search took more than `seconds`."""
+        try:
+            return await trio.to_thread.run_sync(
+                _search, self._reader, convs, party, match, before, limit, first_id, sender,
+                seconds, limiter=self._read_limiter,
             )  # fmt: skip
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
@@ -822,6 +943,52 @@ def _first_id_at(db: sqlite3.Connection, ts: str, inclusive: bool) -> int:
     return int(found)
 
 
+def _marker(db: sqlite3.Connection, account: str, conv: str) -> tuple[int, str | None]:
+    row = db.execute(
+        "SELECT upto, (SELECT ts FROM messages WHERE id <= upto ORDER BY id DESC LIMIT 1)"
+        " FROM markers WHERE account = ? AND conv = ?",
+        (account, conv),
+    ).fetchone()
+    return (0, None) if row is None else (int(row[0]), row[1])
+
+
+def _time_of(db: sqlite3.Connection, upto: int) -> str | None:
+    row = db.execute(
+        "SELECT ts FROM messages WHERE id <= ? ORDER BY id DESC LIMIT 1", (upto,)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _reading(
+    db: sqlite3.Connection, account: str, convs: list[str], upto: int
+) -> dict[str, tuple[int, int]]:
+    rows = db.execute(
+        f"SELECT c.value, coalesce(k.upto, 0), ({_ROOMS_UNREAD})"
+        " FROM json_each(?) AS c LEFT JOIN markers AS k ON k.account = ? AND k.conv = c.value",
+        (upto, account, json.dumps(convs), account),
+    ).fetchall()
+    return {str(conv): (int(read), int(unread)) for conv, read, unread in rows}
+
+
+def _directs(db: sqlite3.Connection, party: str, first_id: int, upto: int) -> list[Direct]:
+    rows = db.execute(
+        "SELECT p.conv, m.id, m.sender, m.sender_key, m.recipient, coalesce(k.upto, 0),"
+        f" ({_DIRECTS_UNREAD})"
+        " FROM parties AS p LEFT JOIN markers AS k ON k.account = p.party AND k.conv = p.conv"
+        " JOIN messages AS m ON m.id = (SELECT max(id) FROM messages"
+        "  WHERE conv = p.conv AND id >= ? AND id <= ?)"
+        " WHERE p.party = ? ORDER BY m.id DESC",
+        (first_id - 1, upto, party, first_id, upto, party),
+    ).fetchall()
+    found = []
+    for conv, last, sender, sender_key, recipient, read, unread in rows:
+        first, second = conv[1:].split(" ", 1)
+        other_key = second if first == party else first
+        spelling = sender if sender_key == other_key else recipient or other_key
+        found.append(Direct(conv, other_key, spelling, int(last), int(read), int(unread)))
+    return found
+
+
 def _conversations(
     db: sqlite3.Connection,
     convs: list[str],
@@ -850,6 +1017,82 @@ def _conversations(
     return found
 
 
+_SEARCH_COLUMNS: Final = ", ".join("m." + column.strip() for column in _COLUMNS.split(","))
+
+
+def _search(
+    db: sqlite3.Connection,
+    convs: list[str],
+    party: str | None,
+    match: str,
+    before: int,
+    limit: int,
+    first_id: int,
+    sender: str | None,
+    seconds: float,
+) -> tuple[list[Entry], bool]:
+    sql, params = _search_query(convs, party, match, before, limit + 1, first_id, sender)
+    deadline = time.monotonic() + seconds
+    # SQLite calls this every 1000 steps (FTS5 checks it too); True interrupts the query
+    db.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+    try:
+        rows = db.execute(sql, params).fetchall()
+    except sqlite3.OperationalError:
+        if time.monotonic() > deadline:
+            raise SearchTooBroad(f"the search took more than {seconds} s") from None
+        raise
+    finally:
+        db.set_progress_handler(None, 0)
+    return [_row_message(row) for row in rows[:limit]], len(rows) > limit
+
+
+def _search_query(
+    convs: list[str],
+    party: str | None,
+    match: str,
+    before: int,
+    limit: int,
+    first_id: int,
+    sender: str | None,
+) -> tuple[str, list[object]]:
+    """The search's SQL and parameters. The index drives: its hits newest first (rowid
+    DESC, no sort), each looked up by id and kept when in scope, until `limit` are found."""
+    marks = ",".join("?" * len(convs)) or "NULL"
+    params: list[object] = [match, before, *convs]
+    direct = ""
+    if party is not None:  # as in _conversations: `party` first or second in '@a b'
+        direct = " OR substr(m.conv, 1, ?) = ? OR substr(m.conv, -?) = ?"
+        params += [len(party) + 2, f"@{party} ", len(party) + 1, f" {party}"]
+    params.append(first_id)
+    by = ""
+    if sender is not None:
+        by = " AND m.sender_key = ?"
+        params.append(sender)
+    params.append(limit)
+    sql = (
+        f"SELECT {_SEARCH_COLUMNS} FROM messages_fts JOIN messages AS m"
+        " ON m.id = messages_fts.rowid"
+        " WHERE messages_fts MATCH ? AND messages_fts.rowid < ?"
+        f" AND m.kind = 'message' AND m.deleted = 0 AND (m.conv IN ({marks}){direct})"
+        f" AND (m.id >= ? OR substr(m.conv, 1, 1) = '#'){by}"
+        " ORDER BY messages_fts.rowid DESC LIMIT ?"
+    )
+    return sql, params
+
+
+# Section 10: a marker moves only forward (no write at all when it would not move).
+_MOVE_MARKER: Final = (
+    "INSERT INTO markers VALUES (?, ?, ?) ON CONFLICT (account, conv)"
+    " DO UPDATE SET upto = max(upto, excluded.upto) WHERE excluded.upto > upto"
+)
+# The messages of a conversation (c.value or p.conv) after a marker, not the reader's own:
+# a range of messages_by_conv (conv, id). Parameters: upto, the reader's key.
+_UNREAD: Final = (
+    "SELECT count(*) FROM messages WHERE conv = {conv} AND id > {after} AND id <= ?"
+    " AND kind = 'message' AND sender_key <> ?"
+)
+_ROOMS_UNREAD: Final = _UNREAD.format(conv="c.value", after="coalesce(k.upto, 0)")
+_DIRECTS_UNREAD: Final = _UNREAD.format(conv="p.conv", after="max(coalesce(k.upto, 0), ?)")
 # A batch as one JSON array of rows; ON CONFLICT skips a repeated (sender, nonce).
 # (The SELECT needs its WHERE for SQLite to parse the upsert clause.)
 _INSERTED: Final = (

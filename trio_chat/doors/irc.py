@@ -37,7 +37,7 @@ import trio
 from .. import __version__
 from ..core.chat import Chat, HistoryResult, JoinResult
 from ..core.errors import ChatError
-from ..core.rules import Name, check_text, parse_name
+from ..core.rules import Name, check_text, name_key, parse_name
 from ..hub import Item, Member
 from ..irc import numerics as n
 from ..irc.codec import (
@@ -69,6 +69,8 @@ from ..protocol import (
     RequestId,
     TopicEntry,
 )
+from ..protocol.markers import Marked
+from ..protocol.moderation import RoomEvent
 from .base import MAX_ERRORS, DoorSession
 
 # Texts go as trailing (`:text`) always, as clients expect and ergo sends them.
@@ -84,6 +86,7 @@ CAPS: Final = (
     "sasl",
     "draft/chathistory",
     "draft/message-redaction",
+    "draft/read-marker",
 )
 HISTORY_MAX: Final = 500
 TARGMAX: Final = 4
@@ -223,23 +226,42 @@ def presence_line(presence: Presence, server_name: str, *, time: bool) -> bytes:
     return irc_line("QUIT", QUIT_TEXT.get(reason, reason), source=source, tags=tags)
 
 
+def markread_params(marked: Marked, ts: str | None) -> tuple[str, str]:
+    """MARKREAD's `<target> timestamp=T`, or `*` when nothing is read (draft/read-marker)."""
+    target = channel(marked.room) if marked.room is not None else str(marked.with_)
+    return target, "*" if not marked.upto else "timestamp=" + (ts or _EPOCH)
+
+
+def markread_line(marked: Marked, ts: str | None, server_name: str) -> bytes:
+    return irc_line("MARKREAD", *markread_params(marked, ts), source=server_name, trailing=False)
+
+
 class IrcWire:
     """The hub's `Wire` for IRC members: one shared instance per variant of caps.
 
     Only the caps that change bytes make a variant: message-tags (msgid), server-time,
-    echo-message (the sender's own copy) and draft/message-redaction (REDACT).
+    echo-message (the sender's own copy), draft/message-redaction (REDACT) and
+    draft/read-marker (MARKREAD from the account's other devices).
     """
 
-    __slots__ = ("echo", "msgid", "redact", "server_name", "time")
+    __slots__ = ("echo", "markread", "msgid", "redact", "server_name", "time")
 
     def __init__(
-        self, *, msgid: bool, time: bool, echo: bool, server_name: str, redact: bool = False
+        self,
+        *,
+        msgid: bool,
+        time: bool,
+        echo: bool,
+        server_name: str,
+        redact: bool = False,
+        markread: bool = False,
     ) -> None:
         self.msgid = msgid
         self.time = time
         self.echo = echo
         self.server_name = server_name
         self.redact = redact
+        self.markread = markread
 
     def _lines(self, entry: Entry, extra: Mapping[str, str] | None = None) -> list[bytes]:
         return message_lines(
@@ -257,7 +279,10 @@ class IrcWire:
         return b"".join(self._lines(item))
 
     def own(self, message: Entry, re: RequestId | None) -> bytes | None:
-        """Without echo-message nothing (or the ACK of a label); with it, the labeled copy."""
+        """Without echo-message nothing (or the ACK of a label); with it, the labeled copy.
+        A TOPIC is echoed always, as on IRC."""
+        if isinstance(message, TopicEntry) and not self.echo:
+            return None
         if not self.echo:
             if re is None:
                 return b""
@@ -270,19 +295,36 @@ class IrcWire:
         first = self._lines(message, {"label": str(re)})[0]
         return b"".join([first, *lines[1:]])
 
+    def marker(self, marked: Marked, ts: str | None) -> bytes:
+        """draft/read-marker: MARKREAD for a marker moved on another device (else nothing)."""
+        if not self.markread:
+            return b""
+        return markread_line(marked, ts, self.server_name)
 
-_WIRES: dict[tuple[bool, bool, bool, str, bool], IrcWire] = {}
+
+_WIRES: dict[tuple[bool, bool, bool, str, bool, bool], IrcWire] = {}
 
 
 def wire_for(
-    *, msgid: bool, time: bool, echo: bool, server_name: str, redact: bool = False
+    *,
+    msgid: bool,
+    time: bool,
+    echo: bool,
+    server_name: str,
+    redact: bool = False,
+    markread: bool = False,
 ) -> IrcWire:
     """The shared wire of a variant, so the hub encodes each item once per variant."""
-    key = (msgid, time, echo, server_name, redact)
+    key = (msgid, time, echo, server_name, redact, markread)
     wire = _WIRES.get(key)
     if wire is None:
         wire = _WIRES[key] = IrcWire(
-            msgid=msgid, time=time, echo=echo, server_name=server_name, redact=redact
+            msgid=msgid,
+            time=time,
+            echo=echo,
+            server_name=server_name,
+            redact=redact,
+            markread=markread,
         )
     return wire
 
@@ -365,6 +407,10 @@ class IrcSession(DoorSession):
             self.member = self._authed
         super().close(bye, leave)
 
+    def room_event(self, event: RoomEvent) -> None:
+        """Section 11's events made by others: KICK, INVITE, MODE."""
+        irc_rooms.event(self, event)
+
     def refuse(self, re: RequestId | None, error: ChatError) -> None:
         """A message accepted earlier could not be stored: tell the user (with its label)."""
         tags = {"label": str(re)} if re is not None and "labeled-response" in self.caps else {}
@@ -396,6 +442,7 @@ class IrcSession(DoorSession):
             echo="echo-message" in caps,
             server_name=self.server_name,
             redact="draft/message-redaction" in caps,
+            markread="draft/read-marker" in caps,
         )
 
     def reply(
@@ -796,7 +843,11 @@ class IrcSession(DoorSession):
             room = self._room(target)
             if room is None or room.key in self.member.rooms:
                 continue  # as on IRC, joining a channel one is in does nothing
-            await self._join_room(room)
+            try:
+                await self._join_room(room)
+            except ChatError as exc:
+                if not irc_rooms.join_refused(self, target, exc):  # 473, 474
+                    raise
 
     async def _join_room(self, room: Name) -> None:
         member = self.member
@@ -807,6 +858,10 @@ class IrcSession(DoorSession):
         def answer(result: JoinResult) -> None:
             chan = channel(result.room)
             self.reply("JOIN", chan, source=mask(self.nick, self.server_name), trailing=False)
+            if "draft/read-marker" in self.caps:  # before the names' end, as the spec asks
+                marked = Marked(result.read or 0, room=result.room)
+                self.reply("MARKREAD", *markread_params(marked, result.read_ts), trailing=False)
+            irc_rooms.show_topic(self, result)  # 332, 333
             self._names(chan, result.members)
             if wants_replay and result.history:
                 self._send_messages(result.history, "chathistory", chan)
@@ -843,6 +898,8 @@ class IrcSession(DoorSession):
             )
 
     def _names(self, chan: str, names: Iterable[str]) -> None:
+        ops = self.chat.moderation.operators(name_key(chan[1:]))  # owner and ops show as @
+        names = ["@" + name if name_key(name) in ops else name for name in names]
         chunk: list[str] = []
         size = 0
         for name in names:
@@ -879,7 +936,7 @@ class IrcSession(DoorSession):
         for target in message.params[0].split(","):
             room = self._room(target)
             if room is not None:
-                spelling, names = self.chat.who(room)
+                spelling, names = self.chat.who(room, self.member)
                 self._names(channel(spelling), names)
 
     async def _who(self, message: IrcMessage) -> None:
@@ -888,7 +945,7 @@ class IrcSession(DoorSession):
             room = self._room(target)
             if room is None:
                 return
-            spelling, names = self.chat.who(room)
+            spelling, names = self.chat.who(room, self.member)
             chan = channel(spelling)
             for name in names:
                 self._who_line(chan, name)
@@ -900,48 +957,17 @@ class IrcSession(DoorSession):
 
     def _who_line(self, chan: str, name: str) -> None:
         server = self.server_name
-        self.numeric(n.RPL_WHOREPLY, chan, user_of(name), server, server, name, "H", f"0 {name}")
-
-    async def _topic(self, message: IrcMessage) -> None:
-        room = self._room(message.params[0])
-        if room is None:
-            return
-        chan = channel(self.chat.who(room)[0])
-        if len(message.params) > 1:
-            self.err(n.ERR_CHANOPRIVSNEEDED, chan, "Topics are not supported yet")
-        else:
-            self.numeric(n.RPL_NOTOPIC, chan, "No topic is set")
+        op = chan != "*" and name_key(name) in self.chat.moderation.operators(name_key(chan[1:]))
+        flags = "H@" if op else "H"
+        self.numeric(n.RPL_WHOREPLY, chan, user_of(name), server, server, name, flags, f"0 {name}")
 
     async def _list(self, message: IrcMessage) -> None:
-        listing, _ = self.chat.rooms()
+        listing, _ = self.chat.rooms(member=self.member)  # no private room it may not join
         self.numeric(n.RPL_LISTSTART, "Channel", "Users  Name")
         for name, count in listing:
-            self.numeric(n.RPL_LIST, channel(name), str(count), "")
+            topic = self.chat.moderation.view(name_key(name)).topic
+            self.numeric(n.RPL_LIST, channel(name), str(count), topic)
         self.numeric(n.RPL_LISTEND, "End of /LIST")
-
-    async def _not_yet(self, message: IrcMessage) -> None:
-        """KICK and INVITE: the core has no moderation yet."""
-        self.err(n.ERR_CHANOPRIVSNEEDED, message.params[0], "Moderation is not supported yet")
-
-    async def _mode(self, message: IrcMessage) -> None:
-        target = message.params[0]
-        if not target.startswith("#"):
-            if target.casefold() != self.nick.casefold():
-                self.err(n.ERR_USERSDONTMATCH, "Cannot change mode for other users")
-            else:
-                self.numeric(n.RPL_UMODEIS, "+")
-            return
-        room = self._room(target)
-        if room is None:
-            return
-        chan = channel(self.chat.who(room)[0])
-        modes = message.params[1:]
-        if not modes:
-            self.numeric(n.RPL_CHANNELMODEIS, chan, "+")
-        elif modes[0].lstrip("+") == "b" and len(modes) == 1:
-            self.numeric(n.RPL_ENDOFBANLIST, chan, "End of channel ban list")
-        else:
-            self.err(n.ERR_CHANOPRIVSNEEDED, chan, "Channel modes are not supported yet")
 
     async def _whois(self, message: IrcMessage) -> None:
         target = message.params[-1]
@@ -1075,6 +1101,43 @@ class IrcSession(DoorSession):
                 self.fail("REDACT", "REDACT_FORBIDDEN", target, msgid, exc.message)
             else:
                 self.fail("REDACT", "UNKNOWN_MSGID", target, msgid, exc.message)
+
+    async def _markread(self, message: IrcMessage) -> None:
+        """draft/read-marker: `MARKREAD <target>` gets section 10's read marker, and with
+        `timestamp=T` moves it forward to the last entry at or before T."""
+        member = self.member
+        assert member is not None
+        target = message.params[0]
+        room: Name | None = None
+        other: Name | None = None
+        try:
+            if target.startswith("#"):
+                room = parse_name(target[1:], "room", "room_invalid")
+            else:
+                other = parse_name(target, "nick", "name_invalid")
+        except ChatError:
+            self.fail("MARKREAD", "INVALID_PARAMS", target, "Invalid target")
+            return
+        stamp = message.params[1] if len(message.params) > 1 else None
+        if stamp is not None:
+            kind, _, value = stamp.partition("=")
+            if kind != "timestamp" or not _TIMESTAMP.fullmatch(value):
+                self.fail("MARKREAD", "INVALID_PARAMS", stamp, "Invalid timestamp")
+                return
+        try:
+            upto = 0
+            if stamp is not None:  # the newest entry at T or before it
+                after = await self.chat.first_id_at(_millis(stamp[10:]), inclusive=False)
+                upto = min(after - 1, self.hub.last_id)
+            if upto > 0:
+                marked, ts = await self.chat.mark(member, upto, room=room, with_=other)
+            else:
+                marked, ts = await self.chat.read_marker(member, room=room, with_=other)
+        except ChatError as exc:
+            code = _MARKREAD_FAILS.get(exc.code, "INVALID_PARAMS")
+            self.fail("MARKREAD", code, target, exc.message)
+            return
+        self.reply("MARKREAD", *markread_params(marked, ts), trailing=False)
 
     async def _chathistory(self, message: IrcMessage) -> None:
         """draft/chathistory: LATEST, BEFORE, AFTER, AROUND, BETWEEN and TARGETS, with
@@ -1227,7 +1290,17 @@ _CHATHISTORY_ARGS: Final = {
 }
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z")
 MAX_ID: Final = 2**53
+_EPOCH: Final = "1970-01-01T00:00:00.000Z"  # a marker whose entries are gone (pruned)
+_MARKREAD_FAILS: Final = {"auth_required": "ACCOUNT_REQUIRED", "unavailable": "INTERNAL_ERROR"}
 
+
+def _millis(ts: str) -> str:
+    """A server-time stamp with exactly three digits of milliseconds, as the store keeps them."""
+    whole, _, fraction = ts[:-1].partition(".")
+    return f"{whole}.{fraction.ljust(3, '0')}Z"
+
+
+from . import irc_rooms  # noqa: E402  (it uses the helpers above)
 
 _Handler = Callable[[IrcSession, IrcMessage], Awaitable[None]]
 
@@ -1247,11 +1320,11 @@ _COMMANDS: dict[str, tuple[_Handler, int, bool]] = {
     "NOTICE": (IrcSession._notice, 1, True),
     "NAMES": (IrcSession._names_cmd, 0, True),
     "WHO": (IrcSession._who, 1, True),
-    "TOPIC": (IrcSession._topic, 1, True),
+    "TOPIC": irc_rooms.COMMANDS["TOPIC"],
     "LIST": (IrcSession._list, 0, True),
-    "KICK": (IrcSession._not_yet, 2, True),
-    "INVITE": (IrcSession._not_yet, 2, True),
-    "MODE": (IrcSession._mode, 1, True),
+    "KICK": irc_rooms.COMMANDS["KICK"],
+    "INVITE": irc_rooms.COMMANDS["INVITE"],
+    "MODE": irc_rooms.COMMANDS["MODE"],
     "AWAY": (IrcSession._away, 0, True),
     "MOTD": (IrcSession._motd_cmd, 0, True),
     "LUSERS": (IrcSession._lusers_cmd, 0, True),
@@ -1261,4 +1334,5 @@ _COMMANDS: dict[str, tuple[_Handler, int, bool]] = {
     "USERHOST": (IrcSession._userhost, 1, True),
     "TAGMSG": (IrcSession._ignore, 1, True),
     "REDACT": (IrcSession._redact, 2, True),
+    "MARKREAD": (IrcSession._markread, 1, True),
 }

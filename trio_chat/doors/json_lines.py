@@ -37,16 +37,20 @@ from ..protocol import (
     ProtocolError,
     Quit,
     RequestId,
+    Results,
     Role,
     RoomInfo,
     RoomList,
     RoomsRequest,
     Say,
+    Search,
     Welcome,
     Who,
     encode,
     with_re,
 )
+from ..protocol.moderation import RoomEvent
+from . import json_markers, json_rooms
 from .base import DoorSession
 
 MAX_HELLOS = 5  # failed hellos before the connection is closed (password guessing)
@@ -84,6 +88,10 @@ class JsonSession(DoorSession):
 
     def send(self, frame: Frame) -> None:
         self.send_bytes(encode(frame))
+
+    def room_event(self, event: RoomEvent) -> None:
+        """Section 11's events (kicked, invited, room) as frames."""
+        self.send_bytes(json_rooms.encode_event(event))
 
     async def handle(self, data: bytes | bytearray) -> None:
         conn = self.conn
@@ -136,6 +144,7 @@ class JsonSession(DoorSession):
                 wire=JSON_WIRE,
                 peer=self.peer,
                 host=self.host,
+                device=hello.device,
             )
         except ChatError as exc:
             if self.hello_tries < MAX_HELLOS:
@@ -170,6 +179,8 @@ class JsonSession(DoorSession):
                     history=result.history,
                     more=result.more,
                     re=join.id,
+                    **_room_view(result),
+                    read=result.read,
                 )
             )
 
@@ -224,14 +235,33 @@ class JsonSession(DoorSession):
             )
         )
 
+    async def _search(self, request: Search) -> None:
+        assert self.member is not None
+        found = await self.chat.search(
+            self.member,
+            request.query,
+            room=request.room,
+            with_=request.with_,
+            from_=request.from_,
+            before=request.before,
+            limit=request.limit,
+        )
+        self.send(
+            Results(query=request.query, messages=found.messages, more=found.more, re=request.id)
+        )
+
     async def _who(self, who: Who) -> None:
-        room, names = self.chat.who(who.room)
+        room, names = self.chat.who(who.room, self.member)
         self.send(Members(room=room, members=tuple(names), re=who.id))
 
     async def _rooms(self, request: RoomsRequest) -> None:
         after = None if request.after is None else request.after.key
-        listing, more = self.chat.rooms(after=after, limit=request.limit)
-        rooms = tuple(RoomInfo(name, count) for name, count in listing)
+        listing, more = self.chat.rooms(after=after, limit=request.limit, member=self.member)
+        assert self.member is not None
+        reading = await self.chat.reading(self.member, [name for name, _ in listing])
+        rooms = tuple(
+            RoomInfo(name, count, *reading.get(name, (None, None))) for name, count in listing
+        )
         self.send(RoomList(rooms=rooms, more=more, re=request.id))
 
 
@@ -255,6 +285,17 @@ _HANDLERS: dict[type, _Handler] = {
     Edit: JsonSession._edit,
     Delete: JsonSession._delete,
     HistoryRequest: JsonSession._history,
+    Search: JsonSession._search,
     Who: JsonSession._who,
     RoomsRequest: JsonSession._rooms,
 }
+_HANDLERS.update(json_rooms.HANDLERS)  # section 11: topic, set, invite, kick, ban...
+_HANDLERS.update(json_markers.HANDLERS)  # section 10: mark, directs
+
+
+def _room_view(result: JoinResult) -> dict[str, Any]:
+    """`joined`'s section 11 fields: topic, owner, ops, private."""
+    view = result.view
+    if view is None:
+        return {}
+    return {"topic": view.topic, "owner": view.owner, "ops": view.ops, "private": view.private}

@@ -187,6 +187,9 @@ from .frames import (
     Quit as Quit,
 )
 from .frames import (
+    Results as Results,
+)
+from .frames import (
     RoomInfo as RoomInfo,
 )
 from .frames import (
@@ -197,6 +200,9 @@ from .frames import (
 )
 from .frames import (
     Say as Say,
+)
+from .frames import (
+    Search as Search,
 )
 from .frames import (
     ServerFrame as ServerFrame,

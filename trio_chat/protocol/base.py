@@ -27,9 +27,16 @@ MAX_SERVER_FRAME: Final = 32 * 1024 * 1024
 RequestId: TypeAlias = str | int
 
 ByeReason = Literal[
-    "quit", "shutdown", "timeout", "replaced", "slow_consumer", "too_many_errors", "server_busy"
+    "quit",
+    "shutdown",
+    "timeout",
+    "replaced",
+    "slow_consumer",
+    "too_many_errors",
+    "server_busy",
+    "banned",
 ]
-LeaveReason = Literal["part", "quit", "timeout", "replaced", "gone"]
+LeaveReason = Literal["part", "quit", "timeout", "replaced", "gone", "kicked"]
 BYE_REASONS: Final[frozenset[str]] = frozenset(ByeReason.__args__)  # type: ignore[attr-defined]
 LEAVE_REASONS: Final[frozenset[str]] = frozenset(LeaveReason.__args__)  # type: ignore[attr-defined]
 

@@ -3,6 +3,7 @@ and the JSON wire variant the hub encodes fan-out items with."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from enum import Enum
@@ -17,6 +18,8 @@ from ..core.rules import (
     nfc_length,
     parse_name,
 )
+from ..core.search import MAX_QUERY, SEARCH_DEFAULT_LIMIT, SEARCH_LIMIT
+from . import markers, moderation
 from .base import (
     BYE_REASONS,
     DEFAULT_LIMIT,
@@ -57,10 +60,12 @@ from .frames import (
     Pong,
     Presence,
     Quit,
+    Results,
     RoomInfo,
     RoomList,
     RoomsRequest,
     Say,
+    Search,
     ServerFrame,
     TopicEntry,
     Welcome,
@@ -82,7 +87,8 @@ def _parse_hello(obj: dict[str, Any], rid: RequestId | None) -> Hello:
     client = obj.get("client")
     if "client" in obj and (not isinstance(client, str) or SURROGATE.search(client)):
         raise ProtocolError("invalid_field", "client must be a string")
-    return Hello(name=name, password=password, client=client, id=rid)
+    device = _check_str(obj, "device", 1, markers.MAX_DEVICE)
+    return Hello(name=name, password=password, client=client, id=rid, device=device)
 
 
 def _room(obj: Mapping[str, Any]) -> Name:
@@ -148,6 +154,21 @@ def _parse_history(obj: dict[str, Any], rid: RequestId | None) -> HistoryRequest
     return HistoryRequest(with_=with_, before=before, limit=limit, id=rid, after=after)
 
 
+def _parse_search(obj: dict[str, Any], rid: RequestId | None) -> Search:
+    query = _check_str(obj, "query", 1, MAX_QUERY)
+    if query is None:
+        raise ProtocolError("invalid_field", "query is required")
+    if "room" in obj and "with" in obj:
+        raise ProtocolError("invalid_field", "at most one of room and with is allowed")
+    room = _room(obj) if "room" in obj else None
+    with_ = parse_name(obj["with"], "with", "name_invalid") if "with" in obj else None
+    from_ = parse_name(obj["from"], "from", "name_invalid") if "from" in obj else None
+    before = _check_int(obj, "before", 1)
+    limit = _check_int(obj, "limit", 1, SEARCH_LIMIT)
+    limit = SEARCH_DEFAULT_LIMIT if limit is None else limit
+    return Search(query, room, with_, from_, before, limit, rid)
+
+
 def _parse_rooms_request(obj: dict[str, Any], rid: RequestId | None) -> RoomsRequest:
     after = obj.get("after")
     limit = _check_int(obj, "limit", 1, ROOMS_LIMIT)
@@ -170,6 +191,7 @@ _CLIENT_PARSERS: Final[dict[str, Callable[[dict[str, Any], RequestId | None], Cl
     "edit": _parse_edit,
     "delete": _parse_delete,
     "history": _parse_history,
+    "search": _parse_search,
     "who": lambda obj, rid: Who(room=_room(obj), id=rid),
     "rooms": _parse_rooms_request,
     "ping": lambda obj, rid: Ping(id=rid),
@@ -372,6 +394,11 @@ def _parse_joined(f: _Fields) -> Joined:
         history=tuple(map(_entry, f.items("history"))),
         more=f.flag("more"),
         re=f.re(),
+        topic=f.opt_text("topic"),
+        owner=f.opt_text("owner"),
+        ops=_strings(f.obj.get("ops") or [], "ops"),
+        private=f.obj.get("private") is True,
+        read=f.opt_integer("read"),
     )
 
 
@@ -388,13 +415,23 @@ def _parse_history_page(f: _Fields) -> HistoryPage:
     )
 
 
+def _parse_results(f: _Fields) -> Results:
+    found = f.items("messages")
+    if not all(isinstance(m, dict) and m.get("type") == "message" for m in found):
+        raise ProtocolError("bad_frame", "results: messages must be messages")
+    return Results(
+        query=f.text("query"), messages=tuple(map(_message, found)), more=f.flag("more"), re=f.re()
+    )
+
+
 def _parse_rooms(f: _Fields) -> RoomList:
     rooms = []
     for item in f.items("rooms"):
         if not isinstance(item, dict):
             raise ProtocolError("bad_frame", "rooms: each room must be an object")
         rf = _Fields(item)
-        rooms.append(RoomInfo(rf.text("room"), rf.integer("members")))
+        read, unread = rf.opt_integer("read"), rf.opt_integer("unread")
+        rooms.append(RoomInfo(rf.text("room"), rf.integer("members"), read, unread))
     more = f.obj.get("more", False)
     return RoomList(rooms=tuple(rooms), more=more is True, re=f.re())
 
@@ -436,6 +473,7 @@ _SERVER_PARSERS: Final[dict[str, Callable[[_Fields], ServerFrame]]] = {
     "delete": _delete_entry,
     "topic": _topic_entry,
     "history": _parse_history_page,
+    "results": _parse_results,
     "members": lambda f: Members(
         room=f.text("room"), members=_strings(f.items("members"), "members"), re=f.re()
     ),
@@ -446,6 +484,20 @@ _SERVER_PARSERS: Final[dict[str, Callable[[_Fields], ServerFrame]]] = {
     "bye": _parse_bye,
     "error": _parse_error,
 }
+
+
+def _by_object(parse: Callable[[Mapping[str, Any]], Any], f: _Fields) -> Any:
+    return parse(f.obj)
+
+
+# section 11's frames (topics, rooms, moderation) are in their own module
+_CLIENT_PARSERS.update(moderation.CLIENT_PARSERS)
+for _kind, _parse in moderation.SERVER_PARSERS.items():
+    _SERVER_PARSERS[_kind] = functools.partial(_by_object, _parse)
+# section 10's frames (read markers, direct conversations) too
+_CLIENT_PARSERS.update(markers.CLIENT_PARSERS)
+for _kind, _parse in markers.SERVER_PARSERS.items():
+    _SERVER_PARSERS[_kind] = functools.partial(_by_object, _parse)
 
 
 def parse_server_frame(line: bytes) -> ServerFrame:
@@ -547,6 +599,10 @@ class JsonWire:
     def own(self, message: Entry, re: RequestId | None) -> bytes | None:
         """The sender's copy of its message: with `re`, or None when it is the shared one."""
         return None if re is None else with_re(encode(message), re)
+
+    def marker(self, marked: markers.Marked, ts: str | None) -> bytes:
+        """A read marker that moved on another device: the `marked` frame (section 10)."""
+        return dumps(marked.to_wire())
 
 
 JSON_WIRE: Final = JsonWire()

@@ -13,6 +13,7 @@ from ..core.rules import (
     Name,
     nfc_length,
 )
+from ..core.search import SEARCH_DEFAULT_LIMIT
 from .base import (
     DEFAULT_LIMIT,
     HISTORY_LIMIT,
@@ -90,6 +91,7 @@ class Hello:
     password: str | None = None
     client: str | None = None
     id: RequestId | None = None
+    device: str | None = None  # section 10: the label of one of an account's devices
 
     def to_wire(self) -> dict[str, Any]:
         frame: dict[str, Any] = {"type": "hello", "name": self.name.spelling, "protocol": 1}
@@ -97,6 +99,8 @@ class Hello:
             frame["password"] = self.password
         if self.client is not None:
             frame["client"] = self.client
+        if self.device is not None:
+            frame["device"] = self.device
         return _with_id(frame, self.id)
 
 
@@ -206,6 +210,33 @@ class HistoryRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Search:
+    """Find messages (section 9): in a room (`room`), a direct conversation (`with_`), or
+    every conversation one may read (neither); `from_` narrows to one author."""
+
+    type: ClassVar[str] = "search"
+    query: str
+    room: Name | None = None
+    with_: Name | None = None
+    from_: Name | None = None
+    before: int | None = None
+    limit: int = SEARCH_DEFAULT_LIMIT
+    id: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        frame: dict[str, Any] = {"type": "search", "query": self.query, "limit": self.limit}
+        if self.room is not None:
+            frame["room"] = self.room.spelling
+        if self.with_ is not None:
+            frame["with"] = self.with_.spelling
+        if self.from_ is not None:
+            frame["from"] = self.from_.spelling
+        if self.before is not None:
+            frame["before"] = self.before
+        return _with_id(frame, self.id)
+
+
+@dataclass(frozen=True, slots=True)
 class Who:
     type: ClassVar[str] = "who"
     room: Name
@@ -277,6 +308,7 @@ ClientFrame: TypeAlias = (
     | Edit
     | Delete
     | HistoryRequest
+    | Search
     | Who
     | RoomsRequest
     | Ping
@@ -461,15 +493,28 @@ class Joined:
     history: tuple[Entry, ...]
     more: bool
     re: RequestId | None = None
+    # section 11: the room's topic ("" none), owner (None: none), ops and whether it is private;
+    # `topic` None leaves the four out (a server without moderation)
+    topic: str | None = None
+    owner: str | None = None
+    ops: tuple[str, ...] = ()
+    private: bool = False
+    read: int | None = None  # section 10: an account's read marker of the room (0: none)
 
     def to_wire(self) -> dict[str, Any]:
-        frame = {
+        frame: dict[str, Any] = {
             "type": "joined",
             "room": self.room,
             "members": list(self.members),
             "history": [m.to_wire() for m in self.history],
             "more": self.more,
         }
+        if self.topic is not None:
+            frame.update(
+                topic=self.topic, owner=self.owner, ops=list(self.ops), private=self.private
+            )
+        if self.read is not None:
+            frame["read"] = self.read
         return _with_re(frame, self.re)
 
 
@@ -506,6 +551,23 @@ class HistoryPage:
 
 
 @dataclass(frozen=True, slots=True)
+class Results:
+    """The answer to `search`: the messages found, newest first; `more`: older ones exist."""
+
+    type: ClassVar[str] = "results"
+    query: str
+    messages: tuple[Message, ...]
+    more: bool
+    re: RequestId | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        frame: dict[str, Any] = {"type": "results", "query": self.query}
+        frame["messages"] = [m.to_wire() for m in self.messages]
+        frame["more"] = self.more
+        return _with_re(frame, self.re)
+
+
+@dataclass(frozen=True, slots=True)
 class Members:
     type: ClassVar[str] = "members"
     room: str
@@ -522,6 +584,8 @@ class Members:
 class RoomInfo:
     room: str
     members: int
+    read: int | None = None  # section 10: for a room the account is in, its marker
+    unread: int | None = None  # and the messages after it, not the account's own
 
 
 @dataclass(frozen=True, slots=True)
@@ -532,8 +596,16 @@ class RoomList:
     re: RequestId | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        rooms = [{"room": r.room, "members": r.members} for r in self.rooms]
+        rooms = [_room_info(r) for r in self.rooms]
         return _with_re({"type": "rooms", "rooms": rooms, "more": self.more}, self.re)
+
+
+def _room_info(info: RoomInfo) -> dict[str, Any]:
+    entry: dict[str, Any] = {"room": info.room, "members": info.members}
+    if info.read is not None:
+        entry["read"] = info.read
+        entry["unread"] = info.unread
+    return entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -588,6 +660,7 @@ ServerFrame: TypeAlias = (
     | DeleteEntry
     | TopicEntry
     | HistoryPage
+    | Results
     | Members
     | RoomList
     | Presence
