@@ -18,7 +18,7 @@ def groups(*names: str) -> list[str]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite against the installed package (not the source tree)."""
-    session.install(".", *groups("test"))
+    session.install(".[web]", *groups("test"))
     session.run("pytest", *session.posargs)
 
 
@@ -31,7 +31,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".", *groups("test", "lint", "bench"))
+    session.install("-e", ".[web]", *groups("test", "lint", "bench"))
     session.run("mypy")
 
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests need that are missing: the real IRC clients
 # (irssi, weechat-headless with the plugins that hold its fifo, tmux to drive irssi),
+# Chromium and its driver for the browser test of trio-chat-web (tests/test_web.py),
 # plus any packages named as arguments. Runs as root with no stdin; exits non-zero,
 # saying why, when apt fails.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(irssi weechat-headless weechat-plugins tmux "$@")
+packages=(irssi weechat-headless weechat-plugins tmux chromium chromium-driver "$@")
 
 missing=()
 for package in "${packages[@]}"; do
