@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from textual_client.state import default_state_path
+from textual_client.state import DEVICE_FILE, default_state_path, device_label
 from trio_chat import protocol as p
 
 PROG = "trio-chat-client"
@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-state",
         action="store_true",
-        help="do not restore or keep rooms and conversations between runs [off]",
+        help="do not restore or keep rooms and conversations, nor a device label, between runs"
+        " [off]",
     )
     return parser
 
@@ -171,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
     from textual_client.app import ChatApp  # Textual loads slowly: only once it is needed
 
     state_path = None if args.no_state else args.state or default_state_path()
+    # the device label lives beside the state: in the config dir unless --state says otherwise
+    device = device_label(state_path.with_name(DEVICE_FILE)) if state_path else None
     app = ChatApp(
         args.host,
         args.port,
@@ -178,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
         rooms=args.room,
         ssl_context=context,
         state_path=state_path,
+        device=device,
     )
     app.run()
     return 0

@@ -42,12 +42,16 @@ class ChatApp(App[None]):
         ssl_context: ssl.SSLContext | None = None,
         client: ChatClient | None = None,
         state_path: Path | None = None,
+        device: str | None = None,
     ) -> None:
         """`rooms`: rooms to join (default: the last session's, else lobby);
-        `state_path`: where the session's buffers are kept between runs (None: nowhere)."""
+        `state_path`: where the session's buffers are kept between runs (None: nowhere);
+        `device`: this installation's label, sent in `hello` (section 10)."""
         super().__init__()
         read_esc_keys_as_alt()
-        self.client = client or ChatClient(host, port, self.client_event, ssl_context=ssl_context)
+        self.client = client or ChatClient(
+            host, port, self.client_event, ssl_context=ssl_context, device=device
+        )
         self.client.listener = self.client_event
         self.user_name = user_name
         self.initial_rooms = list(rooms or [])

@@ -1,21 +1,24 @@
 """What the client shows, without Textual: one buffer per room or direct conversation.
 
-A buffer (weechat's word) holds its lines in order: confirmed messages, presence
-and notices; below them the user's pending messages, until each one's echo comes.
-It also keeps the unread count, the mention mark and the member list.
+A buffer (weechat's word) holds its lines in order: confirmed messages, topic
+changes, presence and notices; below them the user's pending messages, until each
+one's echo comes. It also keeps the unread count, the mention mark, the member list
+and the topic. Edits and deletions (section 9) change the message they name in place.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, TypeAlias
 
 from trio_chat import protocol as p
 
-EntryKind: TypeAlias = Literal["message", "pending", "failed", "presence", "info", "error"]
+EntryKind: TypeAlias = Literal["message", "pending", "failed", "presence", "info", "error", "topic"]
 BufferKind: TypeAlias = Literal["room", "dm"]
+QUOTE_CHARS = 60  # how much of a replied-to message its reply quotes
 
 
 @dataclass(eq=False, slots=True)
@@ -30,6 +33,11 @@ class Entry:
     nonce: str | None = None
     own: bool = False
     mention: bool = False
+    reply_to: int | None = None  # the id of the message this one answers
+    action: bool = False  # a `/me`
+    edited: bool = False
+    deleted: bool = False
+    as_of: int = 0  # the newest entry id its state includes: older edits do not apply
     render_cache: Any = None  # the widget's rendered lines, keyed by width
 
 
@@ -42,7 +50,8 @@ class Buffer:
     name: str  # its spelling
     entries: list[Entry] = field(default_factory=list)
     pending: list[Entry] = field(default_factory=list)
-    ids: set[int] = field(default_factory=set)
+    ids: set[int] = field(default_factory=set)  # every entry id seen, of every kind
+    by_id: dict[int, Entry] = field(default_factory=dict)  # the messages shown, by id
     members: list[str] = field(default_factory=list)
     unread: int = 0
     mention: bool = False
@@ -50,6 +59,8 @@ class Buffer:
     loading_older: bool = False
     joined: bool = False
     offline: bool = False  # a direct conversation whose other side is not online
+    topic: str = ""
+    topic_id: int = 0  # the id of the topic entry `topic` came from
 
     @property
     def ident(self) -> str:
@@ -74,15 +85,51 @@ def mentions(text: str, name: str) -> bool:
     return re.search(pattern, p.name_key(text)) is not None
 
 
+def _local(ts: str | None) -> datetime | None:
+    if not ts:
+        return None
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone()
+    except ValueError:
+        return None
+
+
 def local_time(ts: str | None, with_date: bool = False) -> str:
     """A protocol timestamp (UTC, ISO 8601) as local wall-clock time, HH:MM."""
-    if not ts:
-        return "--:--"
-    try:
-        when = datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone()
-    except ValueError:
+    when = _local(ts)
+    if when is None:
         return "--:--"
     return when.strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M")
+
+
+def local_day(ts: str | None) -> date | None:
+    """The local calendar day of a protocol timestamp (None when it has none)."""
+    when = _local(ts)
+    return when.date() if when is not None else None
+
+
+def day_title(day: date) -> str:
+    """`Sunday 29 November 2026`."""
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def quote_of(buf: Buffer, reply_to: int) -> str:
+    """The one-line quote a reply shows: `↳ Souvik: the first 60 chars…`."""
+    target = buf.by_id.get(reply_to)
+    if target is None:
+        return "↳ a message not loaded"
+    if target.deleted:
+        return f"↳ {target.sender}: (message deleted)"
+    text = " ".join(target.text.split())
+    if len(text) > QUOTE_CHARS:
+        text = text[:QUOTE_CHARS] + "…"
+    return f"↳ {target.sender}: {'* ' if target.action else ''}{text}"
+
+
+def topic_line(entry: p.TopicEntry) -> str:
+    return (
+        f"{entry.by} set the topic: {entry.text}" if entry.text else f"{entry.by} cleared the topic"
+    )
 
 
 class Buffers:
@@ -116,30 +163,92 @@ class Buffers:
         other = message.to if p.name_key(message.sender) == p.name_key(self.me) else message.sender
         return self.get("dm", other or "?")
 
-    def entry_of(self, message: p.Message) -> Entry:
+    def find_message(self, message: int) -> tuple[Buffer, Entry] | None:
+        """The buffer and line of a message shown, by id."""
+        for buf in self.order:
+            entry = buf.by_id.get(message)
+            if entry is not None:
+                return buf, entry
+        return None
+
+    def buffer_of_entry(self, entry: p.Entry) -> Buffer:
+        """The buffer an entry belongs to; an edit or deletion goes where its message is."""
+        if isinstance(entry, p.Message):
+            return self.buffer_of(entry)
+        if isinstance(entry, p.EditEntry | p.DeleteEntry):
+            found = self.find_message(entry.message)
+            if found is not None:
+                return found[0]
+        if entry.room is not None:
+            return self.get("room", entry.room)
+        author = entry.by if isinstance(entry, p.DeleteEntry) else entry.sender
+        other = entry.to if p.name_key(author) == p.name_key(self.me) else author
+        return self.get("dm", other or "?")
+
+    def entry_of(self, message: p.Message, as_of: int = 0) -> Entry:
         own = p.name_key(message.sender) == p.name_key(self.me)
         return Entry(
             "message",
-            message.text,
+            "" if message.deleted else message.text,
             sender=message.sender,
             ts=message.ts,
             id=message.id,
             own=own,
-            mention=not own and (message.room is None or mentions(message.text, self.me)),
+            mention=not own
+            and not message.deleted
+            and (message.room is None or mentions(message.text, self.me)),
+            reply_to=message.reply_to,
+            action=message.action,
+            edited=message.edited is not None,
+            deleted=message.deleted,
+            as_of=max(as_of, message.id),
         )
 
     def add_messages(
         self, buf: Buffer, messages: list[p.Message], *, older: bool = False
     ) -> list[Entry]:
         """Add messages not shown yet (at the top when `older`); returns the new entries."""
-        fresh = [m for m in messages if m.id not in buf.ids]
-        entries = [self.entry_of(m) for m in fresh]
-        buf.ids.update(m.id for m in fresh)
+        return self.add_entries(buf, messages, older=older)[0]
+
+    def add_entries(
+        self, buf: Buffer, entries: Sequence[p.Entry], *, older: bool = False, page: bool = False
+    ) -> tuple[list[Entry], list[Entry]]:
+        """Take entries of every kind, in id order: (the new lines, the lines changed in place).
+
+        A page's messages are in their state at the page's newest id (section 9), so an
+        edit or deletion changes a message only when it is newer than the message's state.
+        """
+        as_of = max((e.id for e in entries), default=0) if page else 0
+        lines: list[Entry] = []
+        changed: list[Entry] = []
+        for item in entries:
+            if item.id in buf.ids:
+                continue
+            buf.ids.add(item.id)
+            if isinstance(item, p.Message):
+                line = self.entry_of(item, as_of)
+                buf.by_id[item.id] = line
+                lines.append(line)
+            elif isinstance(item, p.TopicEntry):
+                lines.append(
+                    Entry("topic", topic_line(item), sender=item.by, ts=item.ts, id=item.id)
+                )
+                if item.id > buf.topic_id:
+                    buf.topic, buf.topic_id = item.text, item.id
+            else:
+                target = buf.by_id.get(item.message)
+                if target is not None and apply_change(target, item):
+                    changed.append(target)
         if older:
-            buf.entries[:0] = entries
+            buf.entries[:0] = lines
         else:
-            buf.entries.extend(entries)
-        return entries
+            buf.entries.extend(lines)
+        touched = {e.id for e in changed} | ({e.id for e in lines} if older else set())
+        if touched:
+            for line in buf.entries:
+                if line.reply_to in touched:  # its quote shows the change
+                    line.render_cache = None
+        return lines, changed
 
     def note(
         self, buf: Buffer, text: str, kind: EntryKind = "info", ts: str | None = None
@@ -148,10 +257,27 @@ class Buffers:
         buf.entries.append(entry)
         return entry
 
-    def add_pending(self, buf: Buffer, nonce: str, text: str) -> Entry:
-        entry = Entry("pending", text, sender=self.me, nonce=nonce, own=True)
+    def add_pending(
+        self,
+        buf: Buffer,
+        nonce: str,
+        text: str,
+        *,
+        reply_to: int | None = None,
+        action: bool = False,
+    ) -> Entry:
+        entry = Entry(
+            "pending", text, sender=self.me, nonce=nonce, own=True, reply_to=reply_to, action=action
+        )
         buf.pending.append(entry)
         return entry
+
+    def last_own(self, buf: Buffer) -> Entry | None:
+        """The user's newest message in a buffer that can still be edited or deleted."""
+        for entry in reversed(buf.entries):
+            if entry.kind == "message" and entry.own and not entry.deleted and entry.id:
+                return entry
+        return None
 
     def take_pending(self, buf: Buffer, nonce: str) -> Entry | None:
         """Remove and return the pending entry of `nonce`, if this buffer has it."""
@@ -165,3 +291,16 @@ class Buffers:
             if any(e.nonce == nonce for e in buf.pending):
                 return buf
         return None
+
+
+def apply_change(target: Entry, change: p.EditEntry | p.DeleteEntry) -> bool:
+    """Apply an edit or deletion to the line of its message; False when it changes nothing."""
+    if target.deleted or change.id <= target.as_of:
+        return False
+    target.as_of = change.id
+    if isinstance(change, p.DeleteEntry) or change.deleted:
+        target.deleted, target.text, target.mention = True, "", False
+    else:
+        target.text, target.edited = change.text, True
+    target.render_cache = None
+    return True

@@ -11,6 +11,9 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "/who": ("[ROOM]", "list who is in a room"),
     "/rooms": ("", "list the server's rooms"),
     "/history": ("", "load older messages here (or scroll to the top)"),
+    "/me": ("TEXT", "send an action: shown as * you TEXT"),
+    "/edit": ("[TEXT]", "change your last message here (no TEXT: edit it in the box)"),
+    "/delete": ("", "delete your last message here"),
     "/quit": ("[REASON]", "leave the server and exit"),
     "/help": ("", "show this help"),
 }
@@ -18,8 +21,10 @@ KEYS_HELP: Final = (
     "keys: Enter sends, Shift+Enter / Ctrl+J / Alt+Enter start a new line; "
     "Ctrl+N / Ctrl+P next / previous room, Alt+1..9 (or Esc 1..9) room by number, "
     "F2 / F3 show or hide rooms / members, PgUp / PgDn scroll, "
-    "Tab completes names and commands, Up / Down recall lines, "
-    "Ctrl+R reconnect now, Ctrl+Q quit; //text sends a line starting with /"
+    "Tab completes names and commands, Up / Down (Ctrl+Up / Ctrl+Down) recall lines, "
+    "Up in an empty box edits your last message (Esc cancels), "
+    "Alt+Up selects a message: Up / Down move, Enter or r replies, e edits, d or Delete deletes, "
+    "Esc goes back; Ctrl+R reconnect now, Ctrl+Q quit; //text sends a line starting with /"
 )
 
 

@@ -154,18 +154,19 @@ class _GapFill:
 
     since: int
     joined: p.Joined
-    history: list[p.Message]
-    live: list[p.Message] = field(default_factory=list)
+    history: list[p.Entry]
+    live: list[p.Entry] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------ client
 
 
-def conversation_of(message: p.Message, me: str) -> ConversationKey:
-    """Which room or direct conversation (keyed by the other person) a message belongs to."""
-    if message.room is not None:
-        return ("room", p.name_key(message.room))
-    other = message.to if p.name_key(message.sender) == p.name_key(me) else message.sender
+def conversation_of(entry: p.Entry, me: str) -> ConversationKey:
+    """Which room or direct conversation (keyed by the other person) an entry belongs to."""
+    if entry.room is not None:
+        return ("room", p.name_key(entry.room))
+    author = entry.by if isinstance(entry, p.DeleteEntry | p.TopicEntry) else entry.sender
+    other = entry.to if p.name_key(author) == p.name_key(me) else author
     return ("dm", p.name_key(other or ""))
 
 
@@ -191,7 +192,9 @@ class ChatClient:
         ping_timeout: float = 20.0,
         connect_timeout: float = 10.0,
         rng: random.Random | None = None,
+        device: str | None = None,
     ) -> None:
+        """`device`: this installation's label, sent in every `hello` (section 10)."""
         self.host = host
         self.port = port
         self.listener = listener
@@ -202,6 +205,7 @@ class ChatClient:
         self.ping_timeout = ping_timeout
         self.connect_timeout = connect_timeout
         self.rng = rng or random.Random()
+        self.device = device
         self.welcome: p.Welcome | None = None
         self.rooms: dict[str, str] = {}  # key -> spelling, in the order joined
         self.last_id: dict[ConversationKey, int] = {}
@@ -230,6 +234,11 @@ class ChatClient:
     def name(self) -> str:
         """Our name as the server spells it (empty before the first welcome)."""
         return self.welcome.name if self.welcome else ""
+
+    @property
+    def features(self) -> frozenset[str]:
+        """The additions of sections 9 to 13 the server said it speaks (`welcome.features`)."""
+        return frozenset(self.welcome.features) if self.welcome else frozenset()
 
     # -------------------------------------------------------------- connecting
 
@@ -280,7 +289,9 @@ class ChatClient:
 
     async def _hello(self) -> p.Welcome:
         assert self._name is not None
-        self._write(p.Hello(self._name, self._password, client=CLIENT_NAME), session=False)
+        # `device` goes in every hello: a server without devices ignores it (section 1).
+        hello = p.Hello(self._name, self._password, client=CLIENT_NAME, device=self.device)
+        self._write(hello, session=False)
         while True:
             frame = await self._read_frame(self.connect_timeout)
             if isinstance(frame, p.Welcome):
@@ -415,8 +426,8 @@ class ChatClient:
             self._dispatch(frame)
 
     def _dispatch(self, frame: p.ServerFrame) -> None:
-        if isinstance(frame, p.Message):
-            self._on_message(frame)
+        if isinstance(frame, p.Message | p.EditEntry | p.DeleteEntry | p.TopicEntry):
+            self._on_entry(frame)
         elif isinstance(frame, p.Joined):
             self._on_joined(frame)
         elif isinstance(frame, p.HistoryPage) and self._on_gap_page(frame):
@@ -438,27 +449,28 @@ class ChatClient:
         if re is not None:
             self._requests.pop(re, None)
 
-    def _on_message(self, message: p.Message) -> None:
-        key = conversation_of(message, self.name)
+    def _on_entry(self, entry: p.Entry) -> None:
+        """A live entry (message, edit, deletion, topic): each kind counts for `since`."""
+        key = conversation_of(entry, self.name)
         gap = self._gaps.get(key[1]) if key[0] == "room" else None
         if gap is not None:  # shown after the gap's pages, in id order
-            gap.live.append(message)
+            gap.live.append(entry)
             return
-        new = message.id > self.last_id.get(key, 0)
+        new = entry.id > self.last_id.get(key, 0)
         if new:
-            self.last_id[key] = message.id
-        if isinstance(message.re, str) and message.re in self.pending:
-            del self.pending[message.re]
-            self.listener(Sent(message.re, message, new))
+            self.last_id[key] = entry.id
+        if isinstance(entry, p.Message) and isinstance(entry.re, str) and entry.re in self.pending:
+            del self.pending[entry.re]
+            self.listener(Sent(entry.re, entry, new))
         elif new:
-            self.listener(message)
+            self.listener(entry)
 
     def _on_joined(self, joined: p.Joined) -> None:
         key = p.name_key(joined.room)
         self.rooms.setdefault(key, joined.room)
         since = self._resuming.pop(key, None)
         last = self.last_id.get(("room", key), 0)
-        history = [m for m in joined.history if isinstance(m, p.Message) and m.id > last]
+        history = [e for e in joined.history if e.id > last]
         if since is not None and joined.more and history:
             # More was missed than one answer holds: fetch older pages down to `since`.
             self._gaps[key] = _GapFill(since, joined, history)
@@ -479,23 +491,22 @@ class ChatClient:
         if gap is None:
             return False
         self._requests.pop(page.re, None)
-        newer = [m for m in page.messages if m.id > gap.since]
-        older = [m for m in newer if isinstance(m, p.Message)]  # edits etc.: not shown yet
-        gap.history[:0] = older
-        if page.more and len(newer) == len(page.messages) and older:
+        newer = [e for e in page.messages if e.id > gap.since]
+        gap.history[:0] = newer
+        if page.more and len(newer) == len(page.messages) and newer:
             self._request(
                 p.HistoryRequest(
-                    room=p.Name(page.room, key), before=older[0].id, limit=RESUME_LIMIT
+                    room=p.Name(page.room, key), before=newer[0].id, limit=RESUME_LIMIT
                 )
             )
             return True
         del self._gaps[key]
         self._deliver_joined(gap.joined, gap.history, more=False)
-        for message in gap.live:
-            self._on_message(message)
+        for entry in gap.live:
+            self._on_entry(entry)
         return True
 
-    def _deliver_joined(self, joined: p.Joined, history: list[p.Message], *, more: bool) -> None:
+    def _deliver_joined(self, joined: p.Joined, history: list[p.Entry], *, more: bool) -> None:
         key: ConversationKey = ("room", p.name_key(joined.room))
         if history:
             self.last_id[key] = max(self.last_id.get(key, 0), history[-1].id)
@@ -535,9 +546,18 @@ class ChatClient:
         self._requests[self._next_id] = frame
         return self._write(frame)
 
-    def say(self, text: str, *, room: str | None = None, to: str | None = None) -> str:
+    def say(
+        self,
+        text: str,
+        *,
+        room: str | None = None,
+        to: str | None = None,
+        reply_to: int | None = None,
+        action: bool = False,
+    ) -> str:
         """Send a message (kept pending until its echo); returns its nonce.
 
+        `reply_to`: the id of the message it answers; `action`: a `/me`.
         Raises ProtocolError when the text or target is invalid, before sending.
         """
         text = p.check_text(text)
@@ -546,10 +566,29 @@ class ChatClient:
         if (target_room is None) == (target_to is None):
             raise ValueError("say needs exactly one of room and to")
         nonce = str(uuid.uuid4())
-        say = p.Say(text=text, room=target_room, to=target_to, nonce=nonce, id=nonce)
+        say = p.Say(
+            text=text,
+            room=target_room,
+            to=target_to,
+            nonce=nonce,
+            id=nonce,
+            reply_to=reply_to,
+            action=action,
+        )
         self.pending[nonce] = say
         self._write(say)
         return nonce
+
+    def edit(self, message: int, text: str) -> bool:
+        """Change the text of one of our messages; False when not connected.
+
+        Raises ProtocolError when the text is invalid, before sending.
+        """
+        return self._request(p.Edit(message, p.check_text(text)))
+
+    def delete(self, message: int) -> bool:
+        """Take a message back (ours, or as a room's moderator); False when not connected."""
+        return self._request(p.Delete(message))
 
     def join(self, room: str) -> p.Name:
         """Join a room now, or at the next connection; raises ProtocolError for a bad name."""

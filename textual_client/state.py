@@ -1,6 +1,7 @@
 """What the client remembers between runs: each session's rooms and direct conversations.
 
-One small JSON file in the user's config directory, keyed by server and name.
+One small JSON file in the user's config directory, keyed by server and name; beside
+it, this installation's device label (section 10), made once.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from typing import Any
 from trio_chat import protocol as p
 
 STATE_FILE = "client-state.json"
+DEVICE_FILE = "device"
+MAX_DEVICE = 64  # a device label is 1 to 64 characters
 
 
 def default_state_path() -> Path:
@@ -69,3 +73,23 @@ def save(path: Path, address: str, name: str, saved: Saved) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)
+
+
+def device_label(path: Path) -> str | None:
+    """The device label kept in `path`, made (a random short id) and saved the first time.
+
+    None when it can be neither read nor saved: a label not kept across runs is no label.
+    """
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        label = path.read_text(encoding="utf-8").strip()
+        if 1 <= len(label) <= MAX_DEVICE and label.isprintable():
+            return label
+    label = f"textual-{secrets.token_hex(4)}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(label + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        return None
+    return label

@@ -105,3 +105,52 @@ def test_snapshot_narrow_with_rooms_shown_and_a_multi_line_draft(snap_compare: S
         await pilot.pause()
 
     assert snap_compare(offline_app(), terminal_size=(60, 20), run_before=run_before)
+
+
+async def fill_conversation(pilot: Pilot[Any]) -> None:
+    """Section 9 on screen: two days, a topic, an edit, a deletion, a reply and an action."""
+    app = pilot.app
+    assert isinstance(app, ChatApp)
+    app.start_chat(p.Welcome(name="ann", account=False, server="trio-chat/0.1"), connect=False)
+    await pilot.pause()
+    main = app.main_screen
+    assert main is not None
+    question = "which build do we ship on friday: the fast one or the one that passed every test?"
+    history: tuple[p.Entry, ...] = (
+        p.Message(10, "ritam", "good night all", "2026-11-23T22:40:00.000Z", "lobby"),
+        p.TopicEntry(
+            11, "lobby", "release day: builds in #rust", "ritam", "2026-11-24T08:00:00.000Z"
+        ),
+        p.Message(12, "souvik", question, "2026-11-24T09:00:00.000Z", "lobby"),
+        p.Message(
+            13, "ann", "the one that passed", "2026-11-24T09:01:00.000Z", "lobby", reply_to=12
+        ),
+        p.Message(14, "ritam", "", "2026-11-24T09:02:00.000Z", "lobby", deleted=True),
+        p.Message(15, "souvik", "agreed", "2026-11-24T09:03:00.000Z", "lobby", reply_to=3),
+    )
+    main.handle(p.Joined("lobby", ("ann", "ritam", "souvik"), history, more=True))
+    main.handle(p.Joined("rust", ("ann",), (), more=False))
+    main.handle(p.Message(16, "ann", "ships it", "2026-11-24T09:04:00.000Z", "lobby", action=True))
+    main.handle(
+        p.EditEntry(17, 15, "souvik", "agreed, ship it", "2026-11-24T09:05:00.000Z", "lobby")
+    )
+    main.switch_to(main.buffers.order[0])
+    await pilot.pause()
+
+
+def test_snapshot_a_selected_message(snap_compare: Snap) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await fill_conversation(pilot)
+        await pilot.press("alt+up", "up")
+        await pilot.pause()
+
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_replying(snap_compare: Snap) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await fill_conversation(pilot)
+        await pilot.press("alt+up", "up", "up", "up", "r", *"soon")
+        await pilot.pause()
+
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=run_before)

@@ -1,15 +1,17 @@
 """The main screen: room list, history pane, member list, status line and input.
 
 It turns connection events into buffer changes (buffers.py) and refreshes the
-widgets that show them, and turns typed lines into commands and messages.
+widgets that show them, and turns typed lines into commands and messages. The
+input box is in one of three modes: a new message, an edit of one of the user's
+messages, or a reply to a message (Esc goes back to a new message).
 """
 
 from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -20,7 +22,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, OptionList, Static
 
 from textual_client import connection as c
-from textual_client.buffers import Buffer, BufferKind, Buffers, Entry
+from textual_client.buffers import Buffer, BufferKind, Buffers, Entry, quote_of
 from textual_client.commands import COMMANDS, help_lines, parse_command, text_of
 from textual_client.widgets import ChatInput, ChatLog, MemberList, RoomList, StatusLine
 from textual_client.widgets.chat_input import typed_text
@@ -34,9 +36,13 @@ ROOMS_MIN_WIDTH = 80  # narrower than this, the room list hides (F2 shows it)
 MEMBERS_MIN_WIDTH = 110  # narrower than this, the member list hides (F3 shows it)
 
 
-def messages_of(page: Iterable[object]) -> list[p.Message]:
-    """The messages of a page (pages may also hold entries this client does not show)."""
-    return [m for m in page if isinstance(m, p.Message)]
+@dataclass
+class Compose:
+    """What Enter does with the box: edit `entry`, or reply to it, in `buffer`."""
+
+    kind: Literal["edit", "reply"]
+    entry: Entry
+    buffer: Buffer
 
 
 class MainScreen(Screen[None]):
@@ -47,9 +53,10 @@ class MainScreen(Screen[None]):
         Binding("ctrl+p", "cycle(-1)", "Prev room"),
         Binding("f2", "toggle_panel('rooms')", "Rooms"),
         Binding("f3", "toggle_panel('members')", "Members"),
-        Binding("alt+1", "goto(1)", "Room 1-9", key_display="alt+1…9"),
+        Binding("alt+1", "goto(1)", "Room", key_display="alt+1…9"),
         *(Binding(f"alt+{n}", f"goto({n})", show=False) for n in range(2, 10)),
         Binding("ctrl+r", "reconnect", "Reconnect"),
+        Binding("alt+up", "select_message", "Select", key_display="alt+↑"),
         Binding("pageup", "scroll(-1)", "Scroll", show=False, priority=True),
         Binding("pagedown", "scroll(1)", "Scroll", show=False, priority=True),
         Binding("f1", "help", "Help"),
@@ -64,6 +71,7 @@ class MainScreen(Screen[None]):
         self._who_asked: set[str] = set()
         self._retry_reason = ""
         self._panels: dict[str, bool | None] = {"rooms": None, "members": None}  # None: auto
+        self.compose_mode: Compose | None = None
 
     @property
     def chat_app(self) -> ChatApp:
@@ -119,6 +127,8 @@ class MainScreen(Screen[None]):
 
     def switch_to(self, buf: Buffer | None) -> None:
         """Show another buffer: its history, members and title; it is read now."""
+        if self.compose_mode is not None and self.compose_mode.buffer is not buf:
+            self.set_mode(None)
         self.current = buf
         if buf is not None:
             buf.unread = 0
@@ -143,6 +153,8 @@ class MainScreen(Screen[None]):
         title = "" if buf is None else buf.title
         if buf is not None and buf.kind == "room":
             title += f"  ·  {len(buf.members)} here" if buf.joined else "  ·  not joined"
+            if buf.topic:
+                title += f"  ·  {' '.join(buf.topic.split())}"
         elif buf is not None:
             title += "  ·  direct conversation" + ("  ·  not online" if buf.offline else "")
         self.query_one("#title-bar", Static).update(title)
@@ -196,6 +208,8 @@ class MainScreen(Screen[None]):
             )
         elif isinstance(event, p.Message):
             self._apply_message(event)
+        elif isinstance(event, p.EditEntry | p.DeleteEntry | p.TopicEntry):
+            self._apply_entry(event)
         elif isinstance(event, c.Sent):
             self._apply_sent(event)
         elif isinstance(event, c.SayFailed):
@@ -254,6 +268,19 @@ class MainScreen(Screen[None]):
             self._retry_timer.stop()
             self._retry_timer = None
 
+    def _apply_entry(self, entry: p.EditEntry | p.DeleteEntry | p.TopicEntry) -> None:
+        """A live edit, deletion or topic change: the lines it touches change in place."""
+        buf = self.buffers.buffer_of_entry(entry)
+        lines, changed = self.buffers.add_entries(buf, [entry])
+        mode = self.compose_mode
+        if mode is not None and mode.entry in changed and mode.entry.deleted:
+            self.set_mode(None)
+            self.note("the message you were answering or editing was deleted", buf=buf)
+        if isinstance(entry, p.TopicEntry) and buf is self.current:
+            self.refresh_members()
+        if lines or changed:
+            self.changed(buf)
+
     def _apply_message(self, message: p.Message) -> None:
         buf = self.buffers.buffer_of(message)
         entries = self.buffers.add_messages(buf, [message])
@@ -298,12 +325,15 @@ class MainScreen(Screen[None]):
         first = not buf.ids
         buf.joined = True
         buf.members = list(joined.members)
+        if joined.topic is not None:
+            buf.topic = joined.topic
         if first:
             buf.more = joined.more
-        entries = self.buffers.add_messages(buf, messages_of(joined.history))
+        entries, _ = self.buffers.add_entries(buf, joined.history, page=True)
         if entries and not first and buf is not self.current:
-            buf.unread += len(entries)
-            buf.mention |= any(e.mention for e in entries)
+            shown = [e for e in entries if e.kind == "message"]
+            buf.unread += len(shown)
+            buf.mention |= any(e.mention for e in shown)
         self.changed(buf)
         self.refresh_rooms()
         if buf is self.current:
@@ -335,7 +365,7 @@ class MainScreen(Screen[None]):
             buf = self.buffers.get("dm", page.with_ or "?")
         buf.loading_older = False
         buf.more = page.more
-        entries = self.buffers.add_messages(buf, messages_of(page.messages), older=True)
+        entries, _ = self.buffers.add_entries(buf, page.messages, older=True, page=True)
         if not buf.more:
             entries += self.mark_start(buf)
         self.changed(buf, prepended=entries)
@@ -363,6 +393,10 @@ class MainScreen(Screen[None]):
             if buf is not None and not buf.ids:
                 self.close_buffer(buf)
             self.note(f"cannot join #{request.room}: {words}", "error")
+        elif isinstance(request, p.Edit | p.Delete):
+            verb = "edit" if isinstance(request, p.Edit) else "delete"
+            found = self.buffers.find_message(request.message)
+            self.note(f"cannot {verb} that message: {words}", "error", found[0] if found else None)
         elif isinstance(request, p.HistoryRequest):
             target = request.room or request.with_
             kind: BufferKind = "room" if request.room else "dm"
@@ -396,6 +430,10 @@ class MainScreen(Screen[None]):
 
     def take_line(self, line: str) -> None:
         chat_input = self.query_one(ChatInput)
+        mode = self.compose_mode
+        if mode is not None and mode.kind == "edit":
+            self.finish_edit(mode, line)
+            return
         if not line.strip():
             chat_input.value = ""
             return
@@ -412,9 +450,108 @@ class MainScreen(Screen[None]):
         chat_input.value = ""
         chat_input.remember(line)
         if command is None:
-            self.send(text_of(line))
+            self.send(text_of(line), reply_to=self._reply_target())
         else:
             self.run_command(*command)
+
+    def _reply_target(self) -> int | None:
+        """The id of the message being answered (the reply mode ends with it)."""
+        mode = self.compose_mode
+        if mode is None or mode.kind != "reply" or mode.buffer is not self.current:
+            return None
+        self.set_mode(None)
+        return mode.entry.id
+
+    # ------------------------------------------------------------ edit, delete, reply
+
+    def set_mode(self, mode: Compose | None) -> None:
+        """Enter or leave the edit / reply mode of the box (its title says which)."""
+        chat_input = self.query_one(ChatInput)
+        was_edit = self.compose_mode is not None and self.compose_mode.kind == "edit"
+        self.compose_mode = mode
+        chat_input.editing = mode is not None and mode.kind == "edit"
+        if mode is None:
+            chat_input.border_title = None
+            if was_edit:
+                chat_input.value = ""
+            return
+        if mode.kind == "edit":
+            chat_input.border_title = "editing your message · Enter saves · Esc cancels"
+            chat_input.value = mode.entry.text
+        else:
+            quote = quote_of(mode.buffer, mode.entry.id or 0).removeprefix("↳ ")
+            chat_input.border_title = f"replying to {quote} · Esc cancels"
+        chat_input.focus()
+
+    def start_edit(self, entry: Entry | None, buf: Buffer | None = None) -> bool:
+        """Put one of the user's messages in the box to edit it; False when there is none."""
+        buf = buf or self.current
+        if entry is None or buf is None:
+            return False
+        if not entry.own:
+            self.note("only your own messages can be edited", "error", buf)
+            return True
+        self.set_mode(Compose("edit", entry, buf))
+        return True
+
+    def finish_edit(self, mode: Compose, line: str) -> None:
+        """Enter in edit mode: send the `edit` (nothing when unchanged or empty)."""
+        entry = mode.entry
+        if not line.strip() or line == entry.text or entry.id is None or entry.deleted:
+            self.set_mode(None)
+            if not line.strip():
+                self.note("an edit cannot be empty: /delete takes a message back", buf=mode.buffer)
+            return
+        try:
+            sent = self.client.edit(entry.id, line)
+        except p.ChatError as exc:
+            self.note(f"not saved: {exc.message}", "error", mode.buffer)
+            return
+        if not sent:
+            self.note("not connected: the edit was not sent", "error", mode.buffer)
+            return
+        self.set_mode(None)
+
+    def delete_message(self, entry: Entry | None, buf: Buffer | None = None) -> None:
+        """Ask the server to delete a message (it says no unless we may)."""
+        buf = buf or self.current
+        if entry is None or entry.id is None or buf is None:
+            self.note("you have no message here to delete", "error")
+        elif not self.client.delete(entry.id):
+            self.note("not connected: the message was not deleted", "error", buf)
+
+    @on(ChatInput.EditLast)
+    def edit_last(self, event: ChatInput.EditLast) -> None:
+        """Up on an empty box: edit the user's last message here, else recall a line."""
+        buf = self.current
+        if buf is None or not self.start_edit(self.buffers.last_own(buf), buf):
+            self.query_one(ChatInput).action_recall(-1, force=True)
+
+    @on(ChatInput.Cancel)
+    def cancel_mode(self, event: ChatInput.Cancel) -> None:
+        if self.compose_mode is not None:
+            self.set_mode(None)
+
+    def action_select_message(self) -> None:
+        """Alt+Up: select the newest message of the log (then Up/Down, r, e, d, Esc)."""
+        if not self.log_view.select(-1 if self.log_view.selected else 0):
+            self.notify("no message to select here", timeout=3)
+
+    @on(ChatLog.Act)
+    def act_on_message(self, event: ChatLog.Act) -> None:
+        buf = self.current
+        if buf is None:
+            return
+        if event.action == "reply":
+            self.set_mode(Compose("reply", event.entry, buf))
+        elif event.action == "edit":
+            self.start_edit(event.entry, buf)
+        else:
+            self.delete_message(event.entry, buf)
+
+    @on(ChatLog.Left)
+    def log_left(self, event: ChatLog.Left) -> None:
+        self.query_one(ChatInput).focus()
 
     @property
     def max_text(self) -> int:
@@ -431,12 +568,21 @@ class MainScreen(Screen[None]):
         text = typed_text(event)
         if text is None or self.focused is chat_input:
             return
+        if self.focused is self.log_view:  # a selected message: typing ends the selection
+            self.log_view.action_leave()
         event.stop()
         event.prevent_default()
         chat_input.focus()
         chat_input.insert_text(text)
 
-    def send(self, text: str, buf: Buffer | None = None) -> None:
+    def send(
+        self,
+        text: str,
+        buf: Buffer | None = None,
+        *,
+        reply_to: int | None = None,
+        action: bool = False,
+    ) -> None:
         """Send text to a buffer (the current one by default), shown pending until echoed."""
         buf = buf or self.current
         if buf is None:
@@ -445,15 +591,13 @@ class MainScreen(Screen[None]):
         if buf.kind == "room" and p.name_key(buf.name) not in self.client.rooms:
             self.note(f"you are not in #{buf.name}: /join {buf.name}", "error", buf)
             return
+        room, to = (buf.name, None) if buf.kind == "room" else (None, buf.name)
         try:
-            if buf.kind == "room":
-                nonce = self.client.say(text, room=buf.name)
-            else:
-                nonce = self.client.say(text, to=buf.name)
+            nonce = self.client.say(text, room=room, to=to, reply_to=reply_to, action=action)
         except p.ChatError as exc:
             self.note(f"not sent: {exc.message}", "error", buf)
             return
-        self.buffers.add_pending(buf, nonce, text)
+        self.buffers.add_pending(buf, nonce, text, reply_to=reply_to, action=action)
         self.changed(buf)
 
     def run_command(self, command: str, args: str) -> None:
@@ -477,6 +621,21 @@ class MainScreen(Screen[None]):
                     self.note("not connected", "error")
             elif command == "/history":
                 self._history(buf)
+            elif command == "/me":
+                if args:
+                    self.send(args, action=True, reply_to=self._reply_target())
+                else:
+                    self.note("usage: /me TEXT (shown as: * you TEXT)", "error")
+            elif command == "/edit":
+                last = self.buffers.last_own(buf) if buf is not None else None
+                if last is None or buf is None:
+                    self.note("you have no message here to edit", "error")
+                elif not args:
+                    self.start_edit(last, buf)
+                else:
+                    self.finish_edit(Compose("edit", last, buf), args)
+            elif command == "/delete":
+                self.delete_message(self.buffers.last_own(buf) if buf is not None else None, buf)
             elif command == "/quit":
                 self.app.run_worker(self.chat_app.quit_chat(args or None))
             elif command == "/help":

@@ -1,7 +1,9 @@
 """The input box: Enter sends, Shift+Enter / Ctrl+J / Alt+Enter add a line, Tab completes.
 
-Up/Down recall sent lines from the first/last line of the box. Alt+1..9 (also as
-Esc then a digit, which is how tmux sends Alt) asks the screen for a room by number.
+Up on an empty box asks the screen to edit the user's last message (`EditLast`); Esc
+asks it to leave an edit or a reply (`Cancel`). Up/Down recall sent lines from the
+first/last line of a box with text, Ctrl+Up/Ctrl+Down always. Alt+1..9 (also as Esc
+then a digit, which is how tmux sends Alt) asks the screen for a room by number.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class ChatInput(TextArea):
         Binding("tab", "complete", "Complete", show=False),
         Binding("up", "recall(-1)", "Previous line", show=False),
         Binding("down", "recall(1)", "Next line", show=False),
+        Binding("ctrl+up", "recall(-1, True)", "Previous line", show=False),
+        Binding("ctrl+down", "recall(1, True)", "Next line", show=False),
     ]
 
     @dataclass
@@ -88,6 +92,14 @@ class ChatInput(TextArea):
 
         number: int
 
+    @dataclass
+    class EditLast(Message):
+        """Up was pressed on an empty box: edit the last message (or recall a line)."""
+
+    @dataclass
+    class Cancel(Message):
+        """Esc was pressed: leave an edit or a reply."""
+
     def __init__(
         self, commands: list[str], *, placeholder: str = "", id: str | None = None
     ) -> None:
@@ -106,6 +118,7 @@ class ChatInput(TextArea):
         self._recall: list[str] = []
         self._recall_pos = 0
         self._escape_at = -1.0
+        self.editing = False  # the box holds a message being edited: no recall
 
     def on_mount(self) -> None:
         # headless (tests, snapshots): a steady cursor, so a picture never catches a blink
@@ -145,6 +158,8 @@ class ChatInput(TextArea):
         escaped = time.monotonic() - self._escape_at < ESC_PREFIX_WINDOW
         self._escape_at = time.monotonic() if key == "escape" else -1.0
         digit = key.removeprefix("alt+")
+        if key == "escape":
+            self.post_message(self.Cancel())
         if digit in set("123456789") and (key.startswith("alt+") or escaped):
             self._consume(event)
             self.post_message(self.GotoBuffer(int(digit)))
@@ -202,14 +217,21 @@ class ChatInput(TextArea):
             del self._recall[:-200]
         self._recall_pos = len(self._recall)
 
-    def action_recall(self, step: int) -> None:
-        """Up on the first line / Down on the last one recalls; elsewhere they move."""
+    def action_recall(self, step: int, force: bool = False) -> None:
+        """Up on the first line / Down on the last one recalls; elsewhere they move.
+
+        Up on an empty box (not while recalling) asks to edit the last message instead.
+        """
         row = self.cursor_location[0]
-        if step < 0 and row > 0:
-            self.action_cursor_up()
+        inside = row > 0 if step < 0 else row < self.document.line_count - 1
+        if self.editing or (inside and not force):
+            if step < 0:
+                self.action_cursor_up()
+            else:
+                self.action_cursor_down()
             return
-        if step > 0 and row < self.document.line_count - 1:
-            self.action_cursor_down()
+        if not force and step < 0 and not self.text and self._recall_pos >= len(self._recall):
+            self.post_message(self.EditLast())
             return
         if not self._recall:
             return
