@@ -14,6 +14,7 @@ Json = dict[str, Any]
 LABELS = {
     "server": "trio-chat",
     "relay": "bare trio relay",
+    "metrics": "trio-chat with --metrics-port",
     "irc-door": "trio-chat's IRC door",
     "ngircd": "ngircd (C)",
     "inspircd": "InspIRCd (C++)",
@@ -56,6 +57,12 @@ def target_rows(data: Json) -> list[str]:
                     f"| fanout compared with {name} (reported) | {fanout['deliveries_per_s']:,}"
                     f" vs {rate:,}: {fanout[f'ratio_to_{name}']:.0%} | reported |"
                 )
+        with_metrics = fanout.get("metrics_deliveries_per_s")
+        if with_metrics:
+            rows.append(
+                f"| fanout with `--metrics-port` against without (reported) | {with_metrics:,}"
+                f" vs {fanout['deliveries_per_s']:,}: {fanout['metrics_ratio']:.0%} | reported |"
+            )
         lossless = fanout["lost"] == fanout["duplicates"] == fanout["out_of_order"] == 0
         rows.append(
             f"| fanout drops nothing | lost {fanout['lost']}, duplicates {fanout['duplicates']},"

@@ -95,6 +95,8 @@ def _start(name: str, clients: int, settings: Settings) -> AbstractContextManage
     """Start target `name`: the server, the relay, or one of the IRC servers."""
     if name == "server":
         return chat_server(_queue_limit(clients, settings.window))
+    if name == "metrics":
+        return chat_server(_queue_limit(clients, settings.window), metrics=True)
     if name == "relay":
         return relay_server()
     return irc_server(name, clients)
@@ -112,7 +114,9 @@ def _checks(result: LoadResult) -> Json:
     }
 
 
-def run_targets(clients: int, settings: Settings, mode: str = "fanout") -> dict[str, LoadResult]:
+def run_targets(
+    clients: int, settings: Settings, mode: str = "fanout", extra: tuple[str, ...] = ()
+) -> dict[str, LoadResult]:
     """The same load against every target present; the missing ones are skipped with a note.
 
     With `settings.repeat` > 1 the targets take turns, so a burst of other load on the
@@ -121,7 +125,7 @@ def run_targets(clients: int, settings: Settings, mode: str = "fanout") -> dict[
     results: dict[str, LoadResult] = {}
     skipped: set[str] = set()
     for _round in range(max(1, settings.repeat)):
-        for name in ("server", "relay", *settings.irc):
+        for name in ("server", "relay", *extra, *settings.irc):
             if name in skipped:
                 continue
             try:
@@ -156,7 +160,8 @@ def _best(earlier: LoadResult | None, result: LoadResult) -> LoadResult:
 def fanout(clients: int = 300, settings: Settings | None = None) -> Json:
     """One room, every client sending with `window` messages in flight, as fast as it goes."""
     settings = settings or Settings()
-    results = run_targets(clients, settings)
+    # the server again with --metrics-port on: what the metrics cost on the hot path
+    results = run_targets(clients, settings, extra=("metrics",))
     server = results["server"]
     relay = results["relay"]
     out: Json = {
@@ -179,6 +184,12 @@ def fanout(clients: int = 300, settings: Settings | None = None) -> Json:
         "seconds": settings.seconds,
         "deliveries_counted": "to members other than the sender (IRC does not echo)",
     }
+    if "metrics" in results:
+        rate = results["metrics"].deliveries_per_s
+        out["metrics_deliveries_per_s"] = round(rate)
+        out["metrics_ratio"] = (
+            round(rate / server.deliveries_per_s, 3) if server.deliveries_per_s else 0.0
+        )
     for name in IRC_SERVERS:
         if name in results:
             rate = results[name].deliveries_per_s

@@ -136,11 +136,12 @@ def _workdir(name: str) -> Iterator[Path]:
 
 @contextmanager
 def chat_server(
-    queue_limit: int = 100_000, db: Path | None = None, *, irc: bool = False
+    queue_limit: int = 100_000, db: Path | None = None, *, irc: bool = False, metrics: bool = False
 ) -> Iterator[Target]:
     """trio-chat with flood control and connection caps off, on a fresh (or given) db.
 
-    With `irc`, the target is its IRC door (the load speaks IRC to it).
+    With `irc`, the target is its IRC door (the load speaks IRC to it); with
+    `metrics`, the server also serves /metrics (scraped by nobody: the cost is its counting).
     """
     raise_file_limit()
     with _workdir("chat") as workdir:
@@ -163,6 +164,8 @@ def chat_server(
             "--queue-limit",
             str(queue_limit),
         ]
+        if metrics:
+            argv += ["--metrics-port", "0"]
         if irc:
             argv += ["--irc-port", "0"]
             with _process("irc-door", "irc", argv, workdir, None, _IRC_LISTENING) as target:
