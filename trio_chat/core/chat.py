@@ -88,11 +88,10 @@ class Chat:
         self.hasher = hasher
         self.guard = LoginGuard() if guard is None else guard
         # the additions of PROTOCOL.md sections 9 to 13 this server speaks (welcome.features)
-        self.features: tuple[str, ...] = ("edit", "search") + (
-            ("irc",) if config.irc_port is not None or config.irc_tls_port is not None else ()
+        irc = config.irc_port is not None or config.irc_tls_port is not None
+        self.features: tuple[str, ...] = ("edit", "search", "devices", "markers", "moderation") + (
+            ("irc",) if irc else ()
         )
-        self.features += ("devices", "markers")  # section 10
-        self.features += ("moderation",)  # section 11
         self.moderation = Moderation(self)
 
     # ------------------------------------------------------------------ names
