@@ -116,13 +116,38 @@ class _Reply:
     trailing: bool = True
 
     def to_bytes(self) -> bytes:
+        params = self.params
+        last = len(params) - 1 if self.trailing else len(params)
+        if any(not _middle_ok(p) for p in params[:last]):
+            # a reply that repeats what the client sent (a target, a reference) must
+            # still be one valid line: such a parameter is shown in a form that parses
+            params = tuple(p if i >= last else _as_middle(p) for i, p in enumerate(params))
         return irc_line(
             self.command,
-            *self.params,
+            *params,
             source=self.source or None,  # "": no source (AUTHENTICATE +)
             tags=self.tags,
             trailing=self.trailing,
         )
+
+
+def _middle_ok(param: str) -> bool:
+    return bool(param) and " " not in param and not param.startswith(":")
+
+
+def _as_middle(param: str) -> str:
+    """A parameter the client sent, made fit to stand in the middle of a reply line."""
+    param = param.replace(" ", "_")
+    if param.startswith(":"):
+        param = "_" + param[1:]
+    return param[:64] or "*"
+
+
+def fit_line(text: str, budget: int = 300) -> str:
+    """The first `budget` bytes' worth of a text, at a character boundary (a topic in a
+    numeric, whose line must stay within 512 bytes)."""
+    pieces = split_for_irc(text.replace("\n", " "), budget)
+    return pieces[0] if pieces else ""
 
 
 def user_of(nick: str) -> str:
@@ -158,7 +183,10 @@ def message_replies(
         tags = _tags(extra, message.id if msgid else None, message.ts if time else None)
         return [
             _Reply(
-                "TOPIC", (channel(message.room), message.text), mask(message.by, server_name), tags
+                "TOPIC",
+                (channel(message.room), fit_line(message.text)),
+                mask(message.by, server_name),
+                tags,
             )
         ]
     target = channel(message.room) if message.room is not None else str(message.to)
@@ -966,7 +994,7 @@ class IrcSession(DoorSession):
         self.numeric(n.RPL_LISTSTART, "Channel", "Users  Name")
         for name, count in listing:
             topic = self.chat.moderation.view(name_key(name)).topic
-            self.numeric(n.RPL_LIST, channel(name), str(count), topic)
+            self.numeric(n.RPL_LIST, channel(name), str(count), fit_line(topic))
         self.numeric(n.RPL_LISTEND, "End of /LIST")
 
     async def _whois(self, message: IrcMessage) -> None:
@@ -1027,7 +1055,8 @@ class IrcSession(DoorSession):
             return
         if len(targets) > TARGMAX:
             if not notice:
-                self.err(n.ERR_TOOMANYTARGETS, message.params[0], "Too many targets")
+                # the first target past the limit, not the whole list: the reply fits a line
+                self.err(n.ERR_TOOMANYTARGETS, targets[TARGMAX], "Too many targets")
             return
         raw = message.params[1]
         ctcp = parse_ctcp(raw)
@@ -1090,7 +1119,7 @@ class IrcSession(DoorSession):
         member = self.member
         assert member is not None
         target, msgid = message.params[0], message.params[1]
-        if not msgid.isdigit() or not 0 < int(msgid) <= MAX_ID:
+        if not _decimal(msgid) or not 0 < int(msgid) <= MAX_ID:
             self.fail("REDACT", "UNKNOWN_MSGID", target, msgid, "No such message")
             return
         re = self._label if not self._label_done else None
@@ -1183,7 +1212,7 @@ class IrcSession(DoorSession):
         kind, _, value = ref.partition("=")
         if ref == "*" and sub == "LATEST":
             return None
-        if kind == "msgid" and value.isdigit() and 0 < int(value) <= MAX_ID:
+        if kind == "msgid" and _decimal(value) and 0 < int(value) <= MAX_ID:
             return int(value), int(value)
         if kind == "timestamp" and _TIMESTAMP.fullmatch(value):
             first_at = await self.chat.first_id_at(value)  # the first at T or later
@@ -1271,6 +1300,11 @@ class IrcSession(DoorSession):
             )
         if ref_tag is not None:
             self.reply("BATCH", "-" + ref_tag, trailing=False)
+
+
+def _decimal(text: str) -> bool:
+    """ASCII digits only (`str.isdigit` also takes `²`, which `int` refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 class _BadReference(Exception):

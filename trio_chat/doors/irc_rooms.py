@@ -13,7 +13,7 @@ from ..irc import numerics as n
 from ..irc.codec import IrcMessage
 from ..irc.text import clean_from_irc
 from ..protocol.moderation import MAX_TOPIC, Invited, Kicked, RoomEvent, RoomState
-from .irc import channel, irc_line, mask
+from .irc import channel, fit_line, irc_line, mask
 
 if TYPE_CHECKING:
     from .irc import IrcSession
@@ -51,7 +51,7 @@ def show_topic(session: IrcSession, result: JoinResult, *, always: bool = False)
         if always:
             session.numeric(n.RPL_NOTOPIC, chan, "No topic is set")
         return
-    session.numeric(n.RPL_TOPIC, chan, view.topic)
+    session.numeric(n.RPL_TOPIC, chan, fit_line(view.topic))
     if view.topic_by:
         stamp = _seconds(view.topic_ts)
         session.numeric(n.RPL_TOPICWHOTIME, chan, mask(view.topic_by, session.server_name), stamp)
@@ -131,7 +131,7 @@ async def topic(session: IrcSession, message: IrcMessage) -> None:
         _refused(session, chan, exc)
         return
     if room.key not in member.rooms:  # the TOPIC line comes with the fan-out to members
-        session.reply("TOPIC", chan, text, source=mask(session.nick, session.server_name))
+        session.reply("TOPIC", chan, fit_line(text), source=mask(session.nick, session.server_name))
 
 
 async def kick(session: IrcSession, message: IrcMessage) -> None:

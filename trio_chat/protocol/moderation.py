@@ -119,13 +119,20 @@ def _parse_topic(obj: dict[str, Any], rid: RequestId | None) -> TopicRequest:
 
 
 def _parse_set(obj: dict[str, Any], rid: RequestId | None) -> SetRoom:
-    owner = obj.get("owner")
+    if "private" not in obj and "owner" not in obj:
+        raise ProtocolError("invalid_field", "set needs private or owner")
+    owner = obj.get("owner", _ABSENT)
+    if owner is None:
+        raise ProtocolError("invalid_field", "owner must be an account's name")
     return SetRoom(
         _room(obj),
         _bool(obj, "private"),
-        None if owner is None else parse_name(owner, "owner", "name_invalid"),
+        None if owner is _ABSENT else parse_name(owner, "owner", "name_invalid"),
         rid,
     )
+
+
+_ABSENT: Final = object()
 
 
 def _act_parser(kind: str) -> Callable[[dict[str, Any], RequestId | None], Moderate]:
