@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from textual_client import settings as cfg
 from textual_client.state import DEVICE_FILE, default_state_path, device_label
 from trio_chat import protocol as p
 
@@ -24,28 +25,42 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="With --serve it starts a local server too; otherwise start one with:"
         " python -m trio_chat",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="server host [127.0.0.1]")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="the settings file (written with every setting on the first run; flags win over it)"
+        f" [{cfg.default_config_path()}]",
+    )
+    parser.add_argument("--host", help="server host [the config file's, else 127.0.0.1]")
     parser.add_argument(
         "--port",
         type=_port,
-        default=7878,
-        help="server port; with --serve, 0 picks a free one [7878]",
+        help="server port; with --serve, 0 picks a free one [the config file's, else 7878]",
     )
     parser.add_argument(
-        "--name", type=_name, help="log in with this name (skips typing it) [asked for]"
+        "--name",
+        type=_name,
+        help="log in with this name (skips typing it) [the config file's, else asked for]",
     )
     parser.add_argument(
         "--room",
         action="append",
         type=_room,
         metavar="ROOM",
-        help="a room to join; repeatable [the rooms of the last session, else lobby]",
+        help="a room to join besides the last session's; repeatable, replaces the config file's"
+        " rooms [the config file's rooms, else lobby]",
     )
-    parser.add_argument("--tls", action="store_true", help="connect with TLS [off: plain TCP]")
+    parser.add_argument(
+        "--tls",
+        action=argparse.BooleanOptionalAction,
+        help="connect with TLS (--no-tls: plain TCP) [the config file's, else off]",
+    )
     parser.add_argument(
         "--cafile",
         type=Path,
-        help="CA certificate(s) to trust (implies --tls) [the system's CAs]",
+        help="CA certificate(s) to trust (implies --tls)"
+        " [the config file's, else the system's CAs]",
     )
     parser.add_argument(
         "--serve",
@@ -105,6 +120,25 @@ def _room(text: str) -> str:
         raise argparse.ArgumentTypeError(exc.message) from None
 
 
+def apply_config(args: argparse.Namespace) -> cfg.ClientSettings:
+    """Fill the flags not given from the config file (written first if it is the default and
+    missing); keeps the settings and the file in `args.settings` / `args.config_path`."""
+    path = args.config or cfg.default_config_path()
+    settings = cfg.load(path, create=args.config is None)
+    for flag, value in (
+        ("host", settings.host),
+        ("port", settings.port),
+        ("name", settings.name),
+        ("cafile", settings.cafile),
+        ("tls", settings.tls),
+        ("room", list(settings.rooms) or None),
+    ):
+        if getattr(args, flag) is None:
+            setattr(args, flag, value)
+    args.settings, args.config_path = settings, path if path.is_file() else None
+    return settings
+
+
 def make_ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     """The TLS context the flags ask for, or None for plain TCP; raises OSError/SSLError."""
     if not args.tls and args.cafile is None:
@@ -128,6 +162,11 @@ async def probe(host: str, port: int, context: ssl.SSLContext | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        apply_config(args)
+    except cfg.ConfigError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
     if args.port == 0 and not args.serve:
         parser.error("a port is 1 to 65535 (0, a free port, only with --serve)")
     if not args.serve:
@@ -182,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
         ssl_context=context,
         state_path=state_path,
         device=device,
+        settings=args.settings,
+        config_path=args.config_path,
     )
     app.run()
     return 0

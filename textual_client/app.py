@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,11 +14,13 @@ from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
+from textual_client import settings as cfg
 from textual_client import state
-from textual_client.buffers import Buffers
+from textual_client.buffers import Buffer, Buffers, Entry
 from textual_client.connection import ChatClient, ClientEvent
 from textual_client.keys import read_esc_keys_as_alt
 from textual_client.messages import ClientEventReceived, LoggedIn
+from textual_client.notify import Notifier, Rules
 from textual_client.screens import LoginScreen, MainScreen
 from trio_chat import protocol as p
 
@@ -27,9 +30,10 @@ class ChatApp(App[None]):
 
     CSS_PATH = "client.tcss"
     TITLE = "trio-chat"
-    ENABLE_COMMAND_PALETTE = False  # Ctrl+P is "previous room" here
+    ENABLE_COMMAND_PALETTE = False  # Ctrl+P is "previous room" here: F4 opens it instead
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f4", "command_palette", "Palette", show=False, priority=True),
     ]
 
     def __init__(
@@ -43,11 +47,22 @@ class ChatApp(App[None]):
         client: ChatClient | None = None,
         state_path: Path | None = None,
         device: str | None = None,
+        settings: cfg.ClientSettings | None = None,
+        config_path: Path | None = None,
     ) -> None:
         """`rooms`: rooms to join (default: the last session's, else lobby);
         `state_path`: where the session's buffers are kept between runs (None: nowhere);
-        `device`: this installation's label, sent in `hello` (section 10)."""
+        `device`: this installation's label, sent in `hello` (section 10);
+        `settings`: the config file's (theme, notifications), saved back to `config_path`."""
         super().__init__()
+        self.use_command_palette = True  # with F4 (the theme picker is in it)
+        self.settings = settings or cfg.ClientSettings()
+        self.config_path = config_path
+        self.theme = self.settings.theme
+        s = self.settings
+        self.notifier = Notifier(
+            Rules(s.notify_mention, s.notify_direct, s.notify_method), self.write_terminal
+        )
         read_esc_keys_as_alt()
         self.client = client or ChatClient(
             host, port, self.client_event, ssl_context=ssl_context, device=device
@@ -60,6 +75,11 @@ class ChatApp(App[None]):
         self.buffers = Buffers()
         self.main_screen: MainScreen | None = None
         self._connect_on_mount = True
+        self.listed_rooms: list[str] = []  # the rooms of the server's last `rooms` answer
+
+    def completion_rooms(self) -> list[str]:
+        """Room names Tab offers after /join: the ones open here, then the server's list."""
+        return [*(b.name for b in self.buffers.order if b.kind == "room"), *self.listed_rooms]
 
     def get_default_screen(self) -> Screen[Any]:
         """The name prompt is the first screen: keys typed at start-up reach its fields."""
@@ -70,6 +90,8 @@ class ChatApp(App[None]):
         self.post_message(ClientEventReceived(event))
 
     def on_client_event_received(self, message: ClientEventReceived) -> None:
+        if isinstance(message.event, p.RoomList):  # kept for /join's Tab completion
+            self.listed_rooms = [r.room for r in message.event.rooms]
         if self.main_screen is not None and self.main_screen.is_mounted:
             with contextlib.suppress(NoMatches):  # the screen is closing
                 self.main_screen.handle(message.event)
@@ -81,7 +103,7 @@ class ChatApp(App[None]):
         """Show the main screen for the rooms asked for; with `connect`, run the session."""
         self.buffers.me = welcome.name
         saved = self._load_state(welcome.name)
-        rooms = [*saved.rooms, *self.initial_rooms] if saved else self.initial_rooms
+        rooms = cfg.startup_rooms(saved.rooms if saved else [], self.initial_rooms)
         for room in rooms or ["lobby"]:
             try:
                 name = self.client.join(room)
@@ -95,6 +117,22 @@ class ChatApp(App[None]):
         self.main_screen = MainScreen(self.buffers)
         self.push_screen(self.main_screen)  # over the name prompt, the default screen
         return self.main_screen
+
+    def watch_theme(self, theme: str) -> None:
+        """A theme picked (F4, the palette) is kept in the config file for the next start."""
+        if self.config_path is not None and theme != self.settings.theme:
+            self.settings = dataclasses.replace(self.settings, theme=theme)
+            cfg.save_theme(self.config_path, theme)
+
+    def write_terminal(self, data: str) -> None:
+        """Write an escape sequence to a real terminal (not headless, not in a browser)."""
+        driver = self._driver
+        if driver is not None and not driver.is_headless and not driver.is_web:
+            driver.write(data)  # one write: never split by a screen update
+
+    def notify_entry(self, buf: Buffer, entry: Entry, *, shown: bool) -> None:
+        """A new line came: a desktop notification (or bell) if the rules want one."""
+        self.notifier.consider(buf, entry, seen=shown and self.app_focus)
 
     def _load_state(self, name: str) -> state.Saved | None:
         if self.state_path is None:

@@ -16,9 +16,12 @@ from typing import Any, Literal, TypeAlias
 
 from trio_chat import protocol as p
 
-EntryKind: TypeAlias = Literal["message", "pending", "failed", "presence", "info", "error", "topic"]
+EntryKind: TypeAlias = Literal[
+    "message", "pending", "failed", "presence", "info", "error", "topic", "marker"
+]
 BufferKind: TypeAlias = Literal["room", "dm"]
 QUOTE_CHARS = 60  # how much of a replied-to message its reply quotes
+MARKER_TEXT = "new since you last read"  # the read marker's line (section 10)
 
 
 @dataclass(eq=False, slots=True)
@@ -38,6 +41,7 @@ class Entry:
     edited: bool = False
     deleted: bool = False
     as_of: int = 0  # the newest entry id its state includes: older edits do not apply
+    hit: bool = False  # the search hit a context view is about
     render_cache: Any = None  # the widget's rendered lines, keyed by width
 
 
@@ -61,6 +65,11 @@ class Buffer:
     offline: bool = False  # a direct conversation whose other side is not online
     topic: str = ""
     topic_id: int = 0  # the id of the topic entry `topic` came from
+    read: int | None = None  # the account's read marker (section 10); None: no markers
+    marking: int = 0  # the `upto` of the last `mark` sent
+    owner: str | None = None  # section 11: the room's owner, ops and privacy
+    ops: list[str] = field(default_factory=list)
+    private: bool = False
 
     @property
     def ident(self) -> str:
@@ -74,6 +83,34 @@ class Buffer:
     @property
     def oldest_id(self) -> int | None:
         return min(self.ids) if self.ids else None
+
+    @property
+    def newest_id(self) -> int:
+        """The id of the newest message shown (0: none)."""
+        return max(self.by_id, default=0)
+
+    def unread_after(self, upto: int) -> int:
+        """Messages shown newer than `upto`, not the user's own."""
+        return sum(1 for i, e in self.by_id.items() if i > upto and not e.own and not e.deleted)
+
+    def place_marker(self) -> bool:
+        """Put the "new since you last read" line before the first unread message; True if shown."""
+        self.entries = [e for e in self.entries if e.kind != "marker"]
+        if self.read is None:
+            return False
+        read = self.read
+        for i, entry in enumerate(self.entries):
+            if entry.kind == "message" and entry.id and entry.id > read and not entry.own:
+                self.entries.insert(i, Entry("marker", MARKER_TEXT))
+                return True
+        return False
+
+    def mark_of(self, name: str) -> str:
+        """A member's mark in the member list, as weechat shows it: `~` owner, `@` op."""
+        key = p.name_key(name)
+        if self.owner is not None and p.name_key(self.owner) == key:
+            return "~"
+        return "@" if any(p.name_key(o) == key for o in self.ops) else ""
 
 
 def mentions(text: str, name: str) -> bool:

@@ -14,6 +14,16 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "/me": ("TEXT", "send an action: shown as * you TEXT"),
     "/edit": ("[TEXT]", "change your last message here (no TEXT: edit it in the box)"),
     "/delete": ("", "delete your last message here"),
+    "/search": ("WORDS", "search messages; in:#room, in:@name or from:name narrow it"),
+    "/topic": ("[TEXT]", "show or set this room's topic (/topic -delete clears it)"),
+    "/kick": ("NAME [REASON]", "put someone out of this room (ops)"),
+    "/ban": ("NAME [REASON]", "kick someone and keep them out of this room (ops)"),
+    "/unban": ("NAME", "let a banned name join this room again (ops)"),
+    "/bans": ("", "list this room's bans (ops)"),
+    "/invite": ("NAME", "let an account join this private room (ops)"),
+    "/op": ("NAME", "make an account an op of this room (owner)"),
+    "/deop": ("NAME", "take an op's mark back (owner)"),
+    "/private": ("on|off", "make this room private (invited accounts only) or public (owner)"),
     "/quit": ("[REASON]", "leave the server and exit"),
     "/help": ("", "show this help"),
 }
@@ -24,7 +34,9 @@ KEYS_HELP: Final = (
     "Tab completes names and commands, Up / Down (Ctrl+Up / Ctrl+Down) recall lines, "
     "Up in an empty box edits your last message (Esc cancels), "
     "Alt+Up selects a message: Up / Down move, Enter or r replies, e edits, d or Delete deletes, "
-    "Esc goes back; Ctrl+R reconnect now, Ctrl+Q quit; //text sends a line starting with /"
+    "Esc goes back; Ctrl+R reconnect now, Ctrl+Q quit; //text sends a line starting with /; "
+    "drag the mouse over the log to select text, Ctrl+C copies it (c copies a selected "
+    "message); F4 opens the command palette (Theme: pick one, kept in the config file)"
 )
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import Final, Literal, TypeAlias
 
 from trio_chat import protocol as p
+from trio_chat.protocol import markers as mk
+from trio_chat.protocol import moderation as md
 
 CLIENT_NAME: Final = "trio-chat-textual/0.1"
 READ_SIZE: Final = 65536
@@ -34,6 +36,7 @@ BYE_WORDS: Final[dict[str, str]] = {
     "slow_consumer": "this client fell too far behind reading, so the server dropped it",
     "too_many_errors": "the server closed the connection after too many bad requests",
     "server_busy": "the server is full right now",
+    "banned": "you are banned from this server",
 }
 ERROR_WORDS: Final[dict[str, str]] = {
     "name_taken": "that name is in use",
@@ -43,8 +46,13 @@ ERROR_WORDS: Final[dict[str, str]] = {
     "room_invalid": "rooms are 1 to 32 letters, digits or _ - .",
     "not_in_room": "you are not in that room",
     "no_such_user": "nobody of that name is online",
+    "forbidden": "not allowed (only the room's ops or owner may)",
+    "banned": "you are banned",
+    "no_such_message": "that message is not there (any more)",
 }
-FINAL_BYES: Final = frozenset({"quit", "replaced"})  # no reconnect after these
+FINAL_BYES: Final = frozenset({"quit", "replaced", "banned"})  # no reconnect after these
+FINAL_LOGIN_ERRORS: Final = frozenset({"auth_failed", "banned"})  # a reconnect stops on these
+CONTEXT_LIMIT: Final = 10  # entries asked for on each side of a search hit
 
 
 def explain_bye(bye: p.Bye) -> str:
@@ -113,8 +121,23 @@ class SayFailed:
 class RequestFailed:
     """The server answered one of our requests (join, history...) with an error."""
 
-    request: p.ClientFrame
+    request: Request
     error: p.Error
+
+
+@dataclass(frozen=True, slots=True)
+class ContextPage:
+    """A page asked for to show a search hit (`around`) in its context."""
+
+    page: p.HistoryPage
+    around: int
+
+
+@dataclass(frozen=True, slots=True)
+class Background:
+    """The answer to a request the client made by itself (unread counts after login)."""
+
+    frame: p.RoomList | mk.Directs
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +147,16 @@ class BadFrame:
     error: p.ProtocolError
 
 
+# Section 10 and 11 frames: parsed by trio_chat.protocol, not (yet) in its ServerFrame union.
+ExtraFrame: TypeAlias = mk.Marked | mk.Directs | md.RoomEvent
+ServerEvent: TypeAlias = p.ServerFrame | ExtraFrame
+Request: TypeAlias = p.ClientFrame | mk.Mark | mk.DirectsRequest | md.ModerationRequest
 ClientEvent: TypeAlias = (
-    p.ServerFrame | Connected | Disconnected | Reconnecting | Sent | SayFailed | RequestFailed
-) | BadFrame
+    (ServerEvent | Connected | Disconnected | Reconnecting | Sent | SayFailed | RequestFailed)
+    | BadFrame
+    | ContextPage
+    | Background
+)
 Listener: TypeAlias = Callable[[ClientEvent], None]
 ConversationKey: TypeAlias = tuple[Literal["room", "dm"], str]
 
@@ -216,7 +246,9 @@ class ChatClient:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._conn = p.Connection(p.Role.CLIENT)
-        self._requests: dict[p.RequestId, p.ClientFrame] = {}
+        self._requests: dict[p.RequestId, Request] = {}
+        self._context: dict[p.RequestId, int] = {}  # history request id -> the hit shown
+        self._background: set[p.RequestId] = set()
         self._resuming: dict[str, int | None] = {}  # room key -> the since of its rejoin
         self._gaps: dict[str, _GapFill] = {}
         self._next_id = 0
@@ -355,7 +387,7 @@ class ChatClient:
             except LoginRefused as exc:
                 self._close()
                 reason = f"logging in again failed: {exc.message}"
-                if exc.code == "auth_failed":
+                if exc.code in FINAL_LOGIN_ERRORS:
                     self.listener(Disconnected(reason, None))
                     return False
             except (ConnectFailed, _Lost, OSError) as exc:
@@ -377,12 +409,18 @@ class ChatClient:
         assert self.welcome is not None
         self.connected = True
         self._requests.clear()
+        self._context.clear()
+        self._background.clear()
         self._gaps.clear()
         self._resuming.clear()
         for key, spelling in self.rooms.items():
             self._send_join(key, spelling, resume=resumed)
         for say in self.pending.values():
             self._write(say)
+        if self.welcome.account and "markers" in self.features:  # unread counts (section 10)
+            for frame in (p.RoomsRequest(), mk.DirectsRequest()):
+                self._background.add(self._next_id + 1)
+                self._request(frame)
         self.listener(Connected(self.welcome, resumed))
 
     def _send_join(self, key: str, spelling: str, *, resume: bool) -> None:
@@ -393,11 +431,11 @@ class ChatClient:
 
     # -------------------------------------------------------------- reading
 
-    async def _read_frame(self, wait: float | None = None) -> p.ServerFrame:
+    async def _read_frame(self, wait: float | None = None) -> ServerEvent:
         """The next frame from the server; unreadable ones are reported and skipped."""
         while True:
             try:
-                event = self._conn.next_event()
+                event: ServerEvent | p.NeedData = self._conn.next_event()
             except p.ProtocolError as exc:
                 self.listener(BadFrame(exc))
                 continue
@@ -425,9 +463,15 @@ class ChatClient:
             pinged = False
             self._dispatch(frame)
 
-    def _dispatch(self, frame: p.ServerFrame) -> None:
+    def _dispatch(self, frame: ServerEvent) -> None:
+        re = getattr(frame, "re", None)
         if isinstance(frame, p.Message | p.EditEntry | p.DeleteEntry | p.TopicEntry):
             self._on_entry(frame)
+        elif isinstance(frame, p.HistoryPage) and re is not None and re in self._context:
+            self.listener(ContextPage(frame, self._context.pop(re)))
+        elif isinstance(frame, p.RoomList | mk.Directs) and re in self._background:
+            self._background.discard(re)
+            self.listener(Background(frame))
         elif isinstance(frame, p.Joined):
             self._on_joined(frame)
         elif isinstance(frame, p.HistoryPage) and self._on_gap_page(frame):
@@ -442,10 +486,11 @@ class ChatClient:
                 self._final = explain_bye(frame)
             self.listener(frame)
         else:
-            if isinstance(frame, p.Left):
+            if isinstance(frame, p.Left) or (
+                isinstance(frame, md.Kicked) and p.name_key(frame.name) == p.name_key(self.name)
+            ):  # out of the room: not rejoined after a reconnect
                 self.rooms.pop(p.name_key(frame.room), None)
             self.listener(frame)
-        re = getattr(frame, "re", None)
         if re is not None:
             self._requests.pop(re, None)
 
@@ -521,6 +566,8 @@ class ChatClient:
             self.listener(SayFailed(error.re, say, error))
             return
         request = self._requests.pop(error.re, None)
+        self._context.pop(error.re, None)
+        self._background.discard(error.re)
         if request is None:
             self.listener(error)
             return
@@ -531,15 +578,15 @@ class ChatClient:
 
     # -------------------------------------------------------------- writing
 
-    def _write(self, frame: p.ClientFrame, *, session: bool = True) -> bool:
+    def _write(self, frame: Request, *, session: bool = True) -> bool:
         """Write a frame; a `session` one only once logged in (else False, not sent)."""
         writer = self._writer
         if writer is None or writer.is_closing() or (session and not self.connected):
             return False
-        writer.write(p.encode(frame))
+        writer.write(p.encode(frame))  # type: ignore[arg-type]  # (section 10/11 frames too)
         return True
 
-    def _request(self, frame: p.ClientFrame) -> bool:
+    def _request(self, frame: Request) -> bool:
         """Send a frame with a fresh integer `id`, remembered to match its answer or error."""
         self._next_id += 1
         frame = replace(frame, id=self._next_id)
@@ -617,6 +664,48 @@ class ChatClient:
         return self._request(
             p.HistoryRequest(room=target_room, with_=target_with, before=before, limit=50)
         )
+
+    def search(
+        self,
+        query: str,
+        *,
+        room: str | None = None,
+        with_: str | None = None,
+        from_: str | None = None,
+        before: int | None = None,
+    ) -> bool:
+        """Search messages (section 9), newest first; False when not connected."""
+        target_room = p.parse_name(room, "room", "room_invalid") if room is not None else None
+        target_with = p.parse_name(with_, "with", "name_invalid") if with_ is not None else None
+        author = p.parse_name(from_, "from", "name_invalid") if from_ is not None else None
+        return self._request(
+            p.Search(query, room=target_room, with_=target_with, from_=author, before=before)
+        )
+
+    def context(self, message: p.Message) -> bool:
+        """Ask for the entries around a search hit (two pages: up to it, after it)."""
+        room = p.parse_name(message.room, "room", "room_invalid") if message.room else None
+        other = message.to if p.name_key(message.sender) == p.name_key(self.name) else None
+        with_ = None if room else p.parse_name(other or message.sender, "with", "name_invalid")
+        pages = (
+            p.HistoryRequest(room=room, with_=with_, before=message.id + 1, limit=CONTEXT_LIMIT),
+            p.HistoryRequest(room=room, with_=with_, after=message.id, limit=CONTEXT_LIMIT),
+        )
+        sent = True
+        for page in pages:
+            self._context[self._next_id + 1] = message.id
+            sent = self._request(page) and sent
+        return sent
+
+    def mark(self, upto: int, *, room: str | None = None, with_: str | None = None) -> bool:
+        """Move the read marker of a conversation (section 10); False when not connected."""
+        if room is not None:
+            return self._request(mk.Mark(upto, room=p.parse_name(room, "room", "room_invalid")))
+        return self._request(mk.Mark(upto, with_=p.parse_name(with_, "with", "name_invalid")))
+
+    def moderate(self, frame: md.ModerationRequest) -> bool:
+        """Send a section 11 request (topic, set, kick...); False when not connected."""
+        return self._request(frame)
 
     def who(self, room: str) -> bool:
         """Ask for a room's members; False when not connected."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from textual_client import __main__ as client_main
+from textual_client import settings
 from textual_client.local_server import LocalServer, LocalServerError
 
 
@@ -87,6 +88,8 @@ def test_client_crash_keeps_the_messages_and_stops_the_server(
         raise RuntimeError("the client crashed")
 
     monkeypatch.setattr(client_main, "run", crashing_run)
+    config = tmp_path / "client.toml"  # not the user's: main() writes it on a first run
+    monkeypatch.setattr(settings, "default_config_path", lambda: config)
     with pytest.raises(RuntimeError):
         client_main.main(["--serve", "--port", "0", "--db", str(db)])
     assert servers and "stopped" in db.with_suffix(".log").read_text()

@@ -8,6 +8,7 @@ messages, or a reply to a message (Esc goes back to a new message).
 
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -24,9 +25,12 @@ from textual.widgets import Footer, OptionList, Static
 from textual_client import connection as c
 from textual_client.buffers import Buffer, BufferKind, Buffers, Entry, quote_of
 from textual_client.commands import COMMANDS, help_lines, parse_command, text_of
+from textual_client.screens.search import ContextScreen, SearchScreen
 from textual_client.widgets import ChatInput, ChatLog, MemberList, RoomList, StatusLine
 from textual_client.widgets.chat_input import typed_text
 from trio_chat import protocol as p
+from trio_chat.protocol import markers as mk
+from trio_chat.protocol import moderation as md
 
 if TYPE_CHECKING:
     from textual_client.app import ChatApp
@@ -34,6 +38,10 @@ if TYPE_CHECKING:
 START_MARK = "no older messages: this is the start of the conversation"
 ROOMS_MIN_WIDTH = 80  # narrower than this, the room list hides (F2 shows it)
 MEMBERS_MIN_WIDTH = 110  # narrower than this, the member list hides (F3 shows it)
+MODERATION = frozenset(
+    {"/topic", "/kick", "/ban", "/unban", "/bans", "/invite", "/op", "/deop", "/private"}
+)
+SEARCH_FILTER = re.compile(r"(?<!\S)(in|from):(\S+)", re.IGNORECASE)
 
 
 @dataclass
@@ -72,6 +80,10 @@ class MainScreen(Screen[None]):
         self._retry_reason = ""
         self._panels: dict[str, bool | None] = {"rooms": None, "members": None}  # None: auto
         self.compose_mode: Compose | None = None
+        self.search_screen: SearchScreen | None = None
+        self.context_screen: ContextScreen | None = None
+        self._mark_timer: Timer | None = None
+        self.mark_delay = 1.0  # seconds after the last change before the read marker moves
 
     @property
     def chat_app(self) -> ChatApp:
@@ -99,6 +111,7 @@ class MainScreen(Screen[None]):
         self.query_one("#new-below", Static).display = False
         chat_input = self.query_one(ChatInput)
         chat_input.names = self.completion_names
+        chat_input.rooms = self.chat_app.completion_rooms
         chat_input.max_text = self.max_text
         chat_input.focus()
         self.apply_panels(self.size.width)
@@ -129,11 +142,17 @@ class MainScreen(Screen[None]):
         """Show another buffer: its history, members and title; it is read now."""
         if self.compose_mode is not None and self.compose_mode.buffer is not buf:
             self.set_mode(None)
+        if self.current is not None and self.current is not buf and self.log_view.at_bottom:
+            self.send_mark(self.current)  # leaving a conversation read to its end
         self.current = buf
         if buf is not None:
             buf.unread = 0
             buf.mention = False
+            buf.place_marker()
+            if buf.kind == "dm" and buf.more and not buf.ids:
+                self.load_older(buf)
         self.log_view.show(buf)
+        self.schedule_mark()
         self.refresh_rooms()
         self.refresh_members()
         placeholder = f"message {buf.title}" if buf else "/join a room"
@@ -149,9 +168,11 @@ class MainScreen(Screen[None]):
         if buf is not None and buf.kind == "dm":
             members = [self.buffers.me] + ([] if buf.offline else [buf.name])
             members = list({p.name_key(m): m for m in members}.values())  # /msg to oneself
-        self.query_one(MemberList).show_members(members, self.buffers.me)
+        mark = buf.mark_of if buf is not None and buf.kind == "room" else (lambda n: "")
+        self.query_one(MemberList).show_members(members, self.buffers.me, mark)
         title = "" if buf is None else buf.title
         if buf is not None and buf.kind == "room":
+            title += "  ·  private" if buf.private else ""
             title += f"  ·  {len(buf.members)} here" if buf.joined else "  ·  not joined"
             if buf.topic:
                 title += f"  ·  {' '.join(buf.topic.split())}"
@@ -163,6 +184,82 @@ class MainScreen(Screen[None]):
         """A buffer got new lines: redraw it if shown, else count them as unread."""
         if buf is self.current:
             self.log_view.sync(prepended)
+            self.schedule_mark()
+
+    # ------------------------------------------------------------ read markers (section 10)
+
+    @property
+    def markers(self) -> bool:
+        """Whether read markers are kept: an account, on a server that speaks them."""
+        welcome = self.client.welcome
+        return welcome is not None and welcome.account and "markers" in self.client.features
+
+    def schedule_mark(self) -> None:
+        """Move the marker `mark_delay` after the last change, if the view is at the bottom."""
+        buf = self.current
+        if buf is None or buf.read is None or buf.newest_id <= max(buf.read, buf.marking):
+            return
+        if self._mark_timer is not None:
+            self._mark_timer.stop()
+        self._mark_timer = self.set_timer(self.mark_delay, self.send_mark)
+
+    def send_mark(self, buf: Buffer | None = None) -> None:
+        """Tell the server the conversation is read up to its newest message shown."""
+        if buf is None:
+            self._mark_timer = None
+            buf = self.current
+            if buf is None or not self.log_view.at_bottom:
+                return
+        upto = buf.newest_id
+        if buf.read is None or upto <= max(buf.read, buf.marking):
+            return
+        if buf.kind == "room":
+            sent = self.client.mark(upto, room=buf.name)
+        else:
+            sent = self.client.mark(upto, with_=buf.name)
+        if sent:
+            buf.marking = upto
+
+    @on(ChatLog.ReachedBottom)
+    def reached_bottom(self, event: ChatLog.ReachedBottom) -> None:
+        if event.buffer is self.current:
+            self.schedule_mark()
+
+    def _apply_marked(self, marked: mk.Marked) -> None:
+        """The marker moved (from this device or another): fewer unread messages."""
+        if marked.room is not None:
+            buf = self.buffers.find("room", marked.room)
+        else:
+            buf = self.buffers.find("dm", marked.with_ or "")
+        if buf is None:
+            return
+        buf.read = max(buf.read or 0, marked.upto)
+        oldest = buf.oldest_id
+        if buf is not self.current and oldest is not None and marked.upto >= oldest:
+            buf.unread = buf.unread_after(buf.read)
+            buf.mention = buf.mention and buf.unread > 0
+            self.refresh_rooms()
+
+    def _apply_counts(self, frame: p.RoomList | mk.Directs) -> None:
+        """The server's unread counts (`rooms` entries, `directs`) for the room list."""
+        if isinstance(frame, p.RoomList):
+            for info in frame.rooms:
+                room = self.buffers.find("room", info.room)
+                if room is not None and info.read is not None:
+                    self._set_count(room, info.read, info.unread or 0)
+        else:
+            for direct in frame.directs:
+                buf = self.buffers.get("dm", direct.with_)
+                buf.more = buf.more or not buf.ids
+                self._set_count(buf, direct.read, direct.unread)
+        self.refresh_rooms()
+
+    def _set_count(self, buf: Buffer, read: int, unread: int) -> None:
+        buf.read = max(buf.read or 0, read)
+        if buf is not self.current:
+            buf.unread = unread
+        elif buf.kind == "dm" and buf.more and not buf.ids:
+            self.load_older(buf)
 
     @on(ChatLog.UnseenChanged)
     def unseen_changed(self, event: ChatLog.UnseenChanged) -> None:
@@ -229,10 +326,27 @@ class MainScreen(Screen[None]):
         elif isinstance(event, p.RoomList):
             rooms = ", ".join(f"#{r.room} ({r.members})" for r in event.rooms) or "none yet"
             self.note(f"rooms on the server: {rooms}")
+            self._apply_counts(event)
+        elif isinstance(event, c.Background):
+            self._apply_counts(event.frame)
+        elif isinstance(event, mk.Marked):
+            self._apply_marked(event)
+        elif isinstance(event, mk.Directs):
+            self._apply_counts(event)
+        elif isinstance(event, p.Results):
+            if self.search_screen is not None and self.search_screen.query_text == event.query:
+                self.search_screen.take(event)
+        elif isinstance(event, c.ContextPage):
+            if self.context_screen is not None and self.context_screen.hit.id == event.around:
+                self.context_screen.take(event.page)
+        elif isinstance(event, md.RoomState | md.Invited | md.Kicked | md.Banned | md.BanList):
+            self._apply_room_event(event)
         elif isinstance(event, c.RequestFailed):
             self._apply_request_failed(event)
         elif isinstance(event, p.Bye):
             self.note(f"the server said goodbye: {c.explain_bye(event)}", "error")
+            if event.reason == "banned":
+                self.notify(c.explain_bye(event), severity="error", timeout=10)
         elif isinstance(event, p.Error):
             self.note(f"server error: {c.explain_error(event)} ({event.code})", "error")
         elif isinstance(event, c.BadFrame):
@@ -293,8 +407,7 @@ class MainScreen(Screen[None]):
         if buf is not self.current:
             buf.unread += 1
             buf.mention |= entries[0].mention
-            if entries[0].mention:
-                self.app.bell()
+        self.chat_app.notify_entry(buf, entries[0], shown=buf is self.current)
         self.changed(buf)
         self.refresh_rooms()
 
@@ -327,10 +440,18 @@ class MainScreen(Screen[None]):
         buf.members = list(joined.members)
         if joined.topic is not None:
             buf.topic = joined.topic
+            buf.owner, buf.ops, buf.private = joined.owner, list(joined.ops), joined.private
+        if joined.read is not None:
+            buf.read = max(buf.read or 0, joined.read)
         if first:
             buf.more = joined.more
         entries, _ = self.buffers.add_entries(buf, joined.history, page=True)
-        if entries and not first and buf is not self.current:
+        if first and buf.read is not None:
+            if buf is self.current:
+                buf.place_marker()
+            else:
+                buf.unread = buf.unread_after(buf.read)
+        elif entries and not first and buf is not self.current:
             shown = [e for e in entries if e.kind == "message"]
             buf.unread += len(shown)
             buf.mention |= any(e.mention for e in shown)
@@ -349,9 +470,12 @@ class MainScreen(Screen[None]):
             buf.members.append(presence.name)
             entry = Entry("presence", f"{presence.name} joined", sender="-->", ts=presence.ts)
         else:
-            reason = {"part": "left", "quit": "quit", "timeout": "timed out"}.get(
-                presence.reason or "", f"left ({presence.reason})" if presence.reason else "left"
-            )
+            reason = {
+                "part": "left",
+                "quit": "quit",
+                "timeout": "timed out",
+                "kicked": "was kicked",
+            }.get(presence.reason or "", f"left ({presence.reason})" if presence.reason else "left")
             entry = Entry("presence", f"{presence.name} {reason}", sender="<--", ts=presence.ts)
         buf.entries.append(entry)
         self.changed(buf)
@@ -365,7 +489,10 @@ class MainScreen(Screen[None]):
             buf = self.buffers.get("dm", page.with_ or "?")
         buf.loading_older = False
         buf.more = page.more
+        first = not buf.ids
         entries, _ = self.buffers.add_entries(buf, page.messages, older=True, page=True)
+        if first and buf is self.current and buf.place_marker():
+            entries = list(buf.entries)
         if not buf.more:
             entries += self.mark_start(buf)
         self.changed(buf, prepended=entries)
@@ -397,6 +524,23 @@ class MainScreen(Screen[None]):
             verb = "edit" if isinstance(request, p.Edit) else "delete"
             found = self.buffers.find_message(request.message)
             self.note(f"cannot {verb} that message: {words}", "error", found[0] if found else None)
+        elif isinstance(request, p.Search):
+            if self.search_screen is not None and self.search_screen.query_text == request.query:
+                self.search_screen.failed(words)
+            else:
+                self.note(f"search failed: {words}", "error")
+        elif isinstance(request, p.HistoryRequest) and request.after is not None:
+            if self.context_screen is not None:
+                self.context_screen.note(f"cannot show that message: {words}")
+        elif isinstance(request, md.TopicRequest | md.SetRoom | md.Moderate | md.BansRequest):
+            target = request.name if isinstance(request, md.Moderate) else None
+            what = f"{request.type} {target}" if target else f"change #{request.room}"
+            if isinstance(request, md.TopicRequest):
+                what = f"set the topic of #{request.room}"
+            elif isinstance(request, md.BansRequest):
+                what = f"list the bans of #{request.room}"
+            buf = self.buffers.find("room", request.room.spelling) if request.room else None
+            self.note(f"cannot {what}: {words}", "error", buf)
         elif isinstance(request, p.HistoryRequest):
             target = request.room or request.with_
             kind: BufferKind = "room" if request.room else "dm"
@@ -636,6 +780,10 @@ class MainScreen(Screen[None]):
                     self.finish_edit(Compose("edit", last, buf), args)
             elif command == "/delete":
                 self.delete_message(self.buffers.last_own(buf) if buf is not None else None, buf)
+            elif command == "/search":
+                self._search(args)
+            elif command in MODERATION:
+                self._moderate(command, args)
             elif command == "/quit":
                 self.app.run_worker(self.chat_app.quit_chat(args or None))
             elif command == "/help":
@@ -659,6 +807,124 @@ class MainScreen(Screen[None]):
             return
         self.load_older(buf, explicit=True)
         self.log_view.scroll_home(animate=False)
+
+    def _search(self, args: str) -> None:
+        """`/search [in:#room|in:@name] [from:name] words`: the results screen."""
+        scope: dict[str, str] = {}
+        for word, value in SEARCH_FILTER.findall(args):
+            if word.casefold() == "from":
+                scope["from_"] = value.lstrip("@")
+            elif value.startswith("@"):
+                scope["with_"] = value[1:]
+            else:
+                scope["room"] = value.lstrip("#")
+        query = " ".join(SEARCH_FILTER.sub(" ", args).split())
+        if not query:
+            self.note("usage: /search [in:#room|in:@name] [from:name] WORDS", "error")
+            return
+        screen = SearchScreen(query, **scope)
+        self.search_screen = screen
+        self.app.push_screen(screen)
+        if not screen.ask():
+            screen.failed("not connected")
+
+    def _moderate(self, command: str, args: str) -> None:
+        """The section 11 commands, for the room shown; the server says who may."""
+        buf = self.current
+        if buf is None or buf.kind != "room":
+            self.note(f"{command} works in a room: switch to one first", "error")
+            return
+        room = p.parse_name(buf.name, "room", "room_invalid")
+        name, _, rest = args.partition(" ")
+        frame: md.ModerationRequest
+        if command == "/topic":
+            if not args:
+                words = f"the topic of #{buf.name}: {buf.topic}" if buf.topic else "no topic"
+                self.note(words + " (/topic TEXT sets it, /topic -delete clears it)")
+                return
+            frame = md.TopicRequest(room, md.check_topic("" if args == "-delete" else args))
+        elif command == "/bans":
+            frame = md.BansRequest(room)
+        elif command == "/private":
+            if args.casefold() not in ("on", "off"):
+                self.note("usage: /private on|off", "error")
+                return
+            frame = md.SetRoom(room, private=args.casefold() == "on")
+        elif not name:
+            self.note(f"usage: {command} {COMMANDS[command][0]}", "error")
+            return
+        else:
+            who = p.parse_name(name.lstrip("@"), "name", "name_invalid")
+            reason = rest.strip() if command in ("/kick", "/ban") else ""
+            frame = md.Moderate(command[1:], who, room, reason)
+        if not self.client.moderate(frame):
+            self.note("not connected", "error")
+
+    def _apply_room_event(
+        self, event: md.RoomState | md.Invited | md.Kicked | md.Banned | md.BanList
+    ) -> None:
+        """Section 11's answers and events: lines in the room, its members and marks."""
+        me = p.name_key(self.buffers.me)
+        buf = self.buffers.find("room", event.room) if event.room else None
+        if isinstance(event, md.RoomState):
+            if buf is not None:
+                self._apply_room_state(buf, event)
+        elif isinstance(event, md.Invited):
+            if p.name_key(event.name) == me:
+                self.note(f"{event.by} invited you to #{event.room}: /join #{event.room}")
+                self.notify(f"{event.by} invited you to #{event.room}", timeout=10)
+            else:
+                self.note(f"{event.by} invited {event.name} to #{event.room}", buf=buf)
+        elif isinstance(event, md.Kicked):
+            reason = f": {event.reason}" if event.reason else ""
+            if p.name_key(event.name) == me:
+                text = f"you were kicked from #{event.room} by {event.by}{reason}"
+                if buf is not None:
+                    buf.joined, buf.members = False, []
+                    self.note(text, "error", buf)
+                if buf is not self.current:
+                    self.note(text, "error")
+                self.refresh_rooms()
+                self.refresh_members()
+            else:
+                self._remove_member(buf, event.name, f"you kicked {event.name}{reason}")
+        elif isinstance(event, md.BanList):
+            lines = [
+                f"{b.name} (by {b.by}{': ' + b.reason if b.reason else ''})" for b in event.bans
+            ]
+            self.note(f"banned from #{event.room}: {', '.join(lines) or 'nobody'}", buf=buf)
+        elif event.lifted:
+            self.note(f"{event.name} may join #{event.room} again", buf=buf)
+        elif event.room is None:
+            self.note(f"{event.name} is banned from the server")
+        else:
+            reason = f": {event.reason}" if event.reason else ""
+            self._remove_member(buf, event.name, f"you banned {event.name}{reason}")
+
+    def _remove_member(self, buf: Buffer | None, name: str, text: str) -> None:
+        if buf is None:
+            self.note(text)
+            return
+        buf.members = [m for m in buf.members if p.name_key(m) != p.name_key(name)]
+        self.note(text, buf=buf)
+        if buf is self.current:
+            self.refresh_members()
+
+    def _apply_room_state(self, buf: Buffer, state: md.RoomState) -> None:
+        """Owner, ops, privacy: say what changed, then show it."""
+        old = {p.name_key(o) for o in buf.ops}
+        new = {p.name_key(o) for o in state.ops}
+        changes = [f"{o} is now an op" for o in state.ops if p.name_key(o) not in old]
+        changes += [f"{o} is no longer an op" for o in buf.ops if p.name_key(o) not in new]
+        if (state.owner or "") != (buf.owner or ""):
+            changes.append(f"{state.owner} owns the room now" if state.owner else "no owner now")
+        if state.private != buf.private:
+            changes.append("the room is private now" if state.private else "the room is public now")
+        buf.owner, buf.ops, buf.private = state.owner, list(state.ops), state.private
+        for change in changes:
+            self.note(change, buf=buf)
+        if buf is self.current:
+            self.refresh_members()
 
     def _join(self, args: str) -> None:
         words = args.split()
@@ -752,3 +1018,8 @@ class MainScreen(Screen[None]):
 
     def action_help(self) -> None:
         self.run_command("/help", "")
+
+    def action_copy_text(self) -> None:
+        """Ctrl+C with log text selected by mouse: copy it (OSC 52) and say so."""
+        super().action_copy_text()  # SkipAction when nothing is selected: Ctrl+C goes on
+        self.notify("copied to the clipboard", timeout=2)

@@ -25,6 +25,7 @@ NEWLINE_KEYS = frozenset({"shift+enter", "ctrl+j", "alt+enter", "ctrl+enter"})
 ESC_PREFIX_WINDOW = 0.3  # seconds: Esc then a key this soon is Alt+key (tmux, some terminals)
 # Characters str.isprintable() refuses that still belong in text (ZWJ, NBSP...).
 EXTRA_TEXT_CATEGORIES = frozenset({"Cf", "Zs"})
+ROOM_COMMANDS = frozenset({"/join", "/part", "/who"})  # their first word is a room
 
 
 @dataclass
@@ -52,6 +53,13 @@ def complete_word(word: str, at_start: bool, commands: list[str], names: list[st
             seen.add(key)
             out.append(name)
     return sorted(out, key=name_key)
+
+
+def complete_room(word: str, rooms: list[str]) -> list[str]:
+    """The rooms whose name starts with `word` (a leading `#` is ignored), once each, sorted."""
+    stem = name_key(word.lstrip("#"))
+    found = {name_key(r): r for r in reversed(rooms) if name_key(r).startswith(stem)}
+    return sorted(found.values(), key=name_key)
 
 
 def typed_text(event: events.Key) -> str | None:
@@ -113,6 +121,7 @@ class ChatInput(TextArea):
         )
         self.commands = commands
         self.names: Callable[[], list[str]] = list
+        self.rooms: Callable[[], list[str]] = list  # for /join, /part, /who
         self.max_text = 4000
         self._cycle: _Cycle | None = None
         self._recall: list[str] = []
@@ -197,7 +206,11 @@ class ChatInput(TextArea):
             start = max(value.rfind(c, 0, cursor) for c in " \t\n") + 1
             word = value[start:cursor]
             at_start = value[:start].strip() == ""
-            candidates = complete_word(word, at_start, self.commands, self.names())
+            before = value[:start].split()
+            if len(before) == 1 and before[0].casefold() in ROOM_COMMANDS:
+                candidates = complete_room(word, self.rooms())
+            else:
+                candidates = complete_word(word, at_start, self.commands, self.names())
             if not candidates:
                 self._cycle = None
                 return

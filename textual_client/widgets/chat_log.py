@@ -17,13 +17,16 @@ from dataclasses import dataclass
 from datetime import date
 from typing import ClassVar, Literal, TypeAlias
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.actions import SkipAction
 from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.selection import Selection
 from textual.strip import Strip
 
 from textual_client.buffers import Buffer, Entry, day_title, local_day, local_time, quote_of
@@ -50,6 +53,24 @@ def nick_color(name: str) -> str:
     return NICK_COLORS[zlib.crc32(name.casefold().encode()) % len(NICK_COLORS)]
 
 
+def _style_chars(strip: Strip, start: int, end: int, style: Style) -> Strip:
+    """`strip` with `style` on its characters `start` to `end` (-1: to the end)."""
+    end = len(strip.text) if end == -1 else end
+    segments: list[Segment] = []
+    at = 0
+    for text, seg_style, control in strip:
+        lo, hi = max(start - at, 0), min(end - at, len(text))
+        if control or hi <= 0 or lo >= len(text) or lo >= hi:
+            segments.append(Segment(text, seg_style, control))
+        else:
+            for part, styled in ((text[:lo], False), (text[lo:hi], True), (text[hi:], False)):
+                if part:
+                    combined = (seg_style or Style()) + style if styled else seg_style
+                    segments.append(Segment(part, combined))
+        at += len(text)
+    return Strip(segments, strip.cell_length)
+
+
 class ChatLog(ScrollView, can_focus=False):
     """Shows one buffer's entries and, under them, its pending messages.
 
@@ -65,6 +86,7 @@ class ChatLog(ScrollView, can_focus=False):
         Binding("e", "act('edit')", "Edit", priority=True),
         Binding("d,delete", "act('delete')", "Delete", key_display="d", priority=True),
         Binding("escape", "leave", "Back to typing", key_display="esc", priority=True),
+        Binding("c,ctrl+c", "copy_message", "Copy", key_display="c", priority=True),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -82,6 +104,8 @@ class ChatLog(ScrollView, can_focus=False):
         "chat-log--deleted",
         "chat-log--selected",
         "chat-log--topic",
+        "chat-log--marker",
+        "chat-log--hit",
     }
 
     @dataclass
@@ -95,6 +119,12 @@ class ChatLog(ScrollView, can_focus=False):
         """The count of messages that came below the view while scrolled up changed."""
 
         count: int
+
+    @dataclass
+    class ReachedBottom(Message):
+        """The user scrolled down to the newest line: what is shown has been read."""
+
+        buffer: Buffer
 
     @dataclass
     class Act(Message):
@@ -153,6 +183,18 @@ class ChatLog(ScrollView, can_focus=False):
     @property
     def line_count(self) -> int:
         return len(self._lines)
+
+    @property
+    def at_bottom(self) -> bool:
+        """Whether the newest line is in view (the view follows new lines)."""
+        return self._follow
+
+    def scroll_to_entry(self, entry: Entry) -> None:
+        """Bring an entry into view, in the middle when it can be."""
+        span = self._spans.get(id(entry))
+        if span is not None:
+            top = max(0, span[0] - self.scrollable_content_region.height // 2)
+            self.scroll_to(y=top, animate=False, immediate=True)
 
     # ------------------------------------------------------------ selecting messages
 
@@ -217,6 +259,23 @@ class ChatLog(ScrollView, can_focus=False):
             self.can_focus = False
             self._relayout()
 
+    def action_copy_message(self) -> None:
+        """c (or Ctrl+C with no text selected by mouse): copy the selected message's text."""
+        entry = self.selected
+        if entry is None or self.screen.get_selected_text():
+            raise SkipAction()
+        self.app.copy_to_clipboard(entry.text)
+        self.notify("message copied to the clipboard", timeout=2)
+
+    # ------------------------------------------------------------ mouse text selection
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The text under a mouse selection, as shown (times and names too)."""
+        return selection.extract("\n".join(s.text.rstrip() for s in self._lines)), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()
+
     def visible_text(self) -> list[str]:
         """The plain text of the lines on screen (for tests and debugging)."""
         top = self.scroll_offset.y
@@ -240,9 +299,11 @@ class ChatLog(ScrollView, can_focus=False):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        self._follow = round(new_value) >= self.max_scroll_y
+        was, self._follow = self._follow, round(new_value) >= self.max_scroll_y
         if self._follow:
             self._set_unseen(0)
+            if not was and self.buffer is not None:
+                self.post_message(self.ReachedBottom(self.buffer))
         if round(new_value) == 0 and round(old_value) > 0:
             self._want_older()
 
@@ -256,8 +317,15 @@ class ChatLog(ScrollView, can_focus=False):
         index = scroll_y + y
         if index >= len(self._lines):
             return Strip.blank(width, self.rich_style)
-        line = self._lines[index].crop_extend(scroll_x, scroll_x + width, self.rich_style)
-        return line.apply_style(self.rich_style)
+        line = self._lines[index]
+        selection = self.text_selection
+        span = selection.get_span(index) if selection is not None else None
+        if span is not None:
+            style = self.screen.get_component_rich_style("screen--selection")
+            line = _style_chars(line, span[0], span[1], style)
+        line = line.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        # each cell's place in the text, which Textual's mouse selection reads
+        return line.apply_style(self.rich_style).apply_offsets(scroll_x, index)
 
     # ------------------------------------------------------------ rendering
 
@@ -286,6 +354,10 @@ class ChatLog(ScrollView, can_focus=False):
                 if entry_day is not None and entry_day != day:
                     day = entry_day
                     lines.append(self._day_line(day))
+                if entry.kind == "marker":
+                    spans[id(entry)] = (len(lines), 1)
+                    lines.append(self._centred(f"── {entry.text} ──", "marker"))
+                    continue
                 strips = self._render_entry(entry)
                 spans[id(entry)] = (len(lines), len(strips))
                 lines.extend(strips)
@@ -302,8 +374,10 @@ class ChatLog(ScrollView, can_focus=False):
 
     def _day_line(self, day: date) -> Strip:
         """`── Sunday 29 November 2026 ──`, centred."""
-        title = f"── {day_title(day)} ──"
-        text = Text(title.center(self._width).rstrip(), style=self._style("day"))
+        return self._centred(f"── {day_title(day)} ──", "day")
+
+    def _centred(self, title: str, style: str) -> Strip:
+        text = Text(title.center(self._width).rstrip(), style=self._style(style))
         return Strip(list(text.render(self.app.console)), text.cell_len)
 
     def _render_entry(self, entry: Entry) -> list[Strip]:
@@ -368,6 +442,8 @@ class ChatLog(ScrollView, can_focus=False):
         body.expand_tabs(4)
         wrapped = body.wrap(console, max(10, width - indent))
         line_style = self._style("mention") if entry.mention else None
+        if entry.hit:
+            line_style = self._style("hit")
         if entry is self.selected:
             line_style = self._style("selected")
         blank = Text(" " * (indent - 2) + "│ ", style=self._style("time"))
