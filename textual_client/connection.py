@@ -583,7 +583,7 @@ class ChatClient:
         writer = self._writer
         if writer is None or writer.is_closing() or (session and not self.connected):
             return False
-        writer.write(p.encode(frame))  # type: ignore[arg-type]  # (section 10/11 frames too)
+        writer.write(p.encode(frame))
         return True
 
     def _request(self, frame: Request) -> bool:

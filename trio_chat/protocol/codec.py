@@ -7,7 +7,7 @@ import functools
 import json
 from collections.abc import Callable, Mapping
 from enum import Enum
-from typing import Any, Final, Generic, Literal, TypeVar, overload
+from typing import Any, Final, Generic, Literal, Protocol, TypeVar, overload
 
 from ..core.errors import ERROR_CODES, ChatError
 from ..core.rules import (
@@ -238,7 +238,13 @@ def _overlong(text: object) -> bool:
     return isinstance(text, str) and nfc_length(text) > MAX_TEXT
 
 
-def encode(frame: Frame) -> bytes:
+class Encodable(Protocol):
+    """Any frame of either side, of any section: it knows its own wire form."""
+
+    def to_wire(self) -> dict[str, Any]: ...
+
+
+def encode(frame: Encodable) -> bytes:
     """A frame's bytes on the wire."""
     return dumps(frame.to_wire())
 
