@@ -94,7 +94,12 @@ class Member:
         self.holds: dict[str, list[tuple[bytes, int]]] = {}
         self.closed = False
         # a guest's messages sent from this connection: only it may edit or delete them
-        self.sent: set[int] = set()
+        # (made at the first one: ten thousand idle connections hold no empty sets)
+        self.sent: set[int] | None = None
+
+    def wrote(self, message_id: int) -> bool:
+        """Whether this connection sent that message (a guest's authorship)."""
+        return self.sent is not None and message_id in self.sent
 
     def deliver(self, data: bytes, frames: int) -> None:
         if not self.outbox.put(data, frames):
@@ -462,6 +467,8 @@ class Hub:
                 continue
             self.last_id = message.id
             if origin is not None and not origin.account and message.type == "message":
+                if origin.sent is None:
+                    origin.sent = set()
                 origin.sent.add(message.id)
             if message.room is not None:
                 assert draft.room is not None

@@ -361,14 +361,14 @@ class Chat:
         account = self.account_of(member)
         if account is not None:
             return original.id >= account.first_id
-        return original.id in member.sent  # a guest reads only what this connection sent
+        return member.wrote(original.id)  # a guest reads only what this connection sent
 
     @staticmethod
     def _wrote(member: Member, original: Original) -> bool:
         """The author: the account that sent it, or for a guest the very connection."""
         if original.account:
             return member.account and member.name.key == original.sender_key
-        return original.id in member.sent
+        return member.wrote(original.id)
 
     def _change(
         self, member: Member, original: Original, kind: str, text: str, re: RequestId | None
