@@ -80,3 +80,11 @@ async def test_the_server_refuses_a_look_alike_of_an_account(server: RunningServ
     assert (await c.hello("p\u0430ypal"))["code"] == "name_taken"
     assert (await c.hello("p\u0430ypal", password="another password"))["code"] == "name_taken"
     assert (await c.hello("PayPal", password="a long password"))["type"] == "welcome"
+
+
+async def test_digits_that_look_like_letters_are_look_alikes() -> None:
+    """TR39 maps `0` to `O`; folded after the mapping (as ergo does), `B0b` looks like `Bob`."""
+    names = LookAlikes()
+    names.add(Name("Bob", "bob"))
+    assert names.clash(Name("B0b", "b0b"))
+    assert not names.clash(Name("Bobby", "bobby"))

@@ -84,6 +84,13 @@ async def run(config: Config, sources: Sources | None = None) -> None:
         nursery.cancel_scope.cancel()
 
 
+def _first_leaf(error: BaseException) -> BaseException:
+    """The first exception inside (nested) exception groups: one plain line, not a tree."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["admin"]:  # `trio-chat admin ...`: the database, not the server
@@ -103,7 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except* ListenError as group:
         failure = str(group.exceptions[0])
     except* OSError as group:
-        failure = f"cannot listen on {config.host}:{config.port}: {group.exceptions[0]}"
+        ports = ", ".join(
+            str(port)
+            for port in (config.port, config.irc_port, config.irc_tls_port, config.metrics_port)
+            if port is not None
+        )
+        failure = f"cannot listen on {config.host} (ports {ports}): {_first_leaf(group)}"
     if failure is not None:
         print(f"trio-chat: {failure}", file=sys.stderr)
         return 2

@@ -34,14 +34,18 @@ def skeleton(text: str) -> str:
 
 
 def skeletons(name: Name) -> set[str]:
-    """The skeletons a name is compared by: of its spelling, its key, and its NFKC key.
+    """The skeletons a name is compared by: of its spelling, its key, and its NFKC key,
+    each also case-folded after the mapping.
 
     Case folding can hide a look-alike (`I` and `l` share a skeleton, `i` and
     `l` do not) or reveal one (`ѕ` and `S` only match folded); TR39 leaves
-    compatibility forms such as fullwidth letters to NFKC.
+    compatibility forms such as fullwidth letters to NFKC. Folding after the
+    mapping, as ergo does, catches digits: TR39 maps `0` to `O`, which folds to
+    `o`, so `B0b` looks like `Bob`.
     """
     compatible = unicodedata.normalize("NFKC", name.key).casefold()
-    return {skeleton(name.spelling), skeleton(name.key), skeleton(compatible)}
+    shapes = {skeleton(name.spelling), skeleton(name.key), skeleton(compatible)}
+    return shapes | {shape.casefold() for shape in shapes}
 
 
 class LookAlikes:
