@@ -282,3 +282,19 @@ async def test_irssi_and_weechat_with_sasl_talk_to_a_json_user(both: RunningServ
         await weechat.wait_for_async(
             weechat.message_pattern("Irsi", "hi from irssi"), 10, log="#lobby"
         )
+
+
+async def test_a_quit_reason_reaches_the_others_on_both_doors(both: RunningServer) -> None:
+    """`quit` with a reason (JSON) and QUIT :reason (IRC): the others see those words."""
+    souvik = await login(both.port, "Souvik", "lobby")
+    ritam = await irc_user(both, "Ritam")
+    await ritam.join("#lobby")
+    rumi = await login(both.port, "Rumi", "lobby")
+    await ritam.expect(r"JOIN #lobby$")
+    await rumi.send(type="quit", reason="off to lunch")
+    left = await souvik.expect("presence", name="Rumi", state="left")
+    assert left["reason"] == "quit" and left["message"] == "off to lunch"
+    assert await ritam.expect(r"QUIT ") == ":Rumi!Rumi@trio-chat QUIT :Quit: off to lunch"
+    await ritam.send("QUIT :see you tomorrow")
+    left = await souvik.expect("presence", name="Ritam", state="left")
+    assert left["message"] == "see you tomorrow"

@@ -263,13 +263,16 @@ class Hub:
         """Every connection online under the name, oldest first (a guest has one)."""
         return list(self.users.get(name.key, ()))
 
-    def disconnect(self, member: Member, reason: LeaveReason | None) -> None:
-        """The member is gone: out of every room (presence `left` with `reason`) and offline."""
+    def disconnect(
+        self, member: Member, reason: LeaveReason | None, message: str | None = None
+    ) -> None:
+        """The member is gone: out of every room (presence `left` with `reason`, and the
+        user's own words for a quit) and offline."""
         if member.closed:
             return
         member.closed = True
         for room in list(member.rooms.values()):
-            self._leave(member, room, reason)
+            self._leave(member, room, reason, message)
         devices = self.users.get(member.name.key)
         if devices is not None and member in devices:
             devices.remove(member)
@@ -341,7 +344,9 @@ class Hub:
             self._leave(member, room, "kicked")
         return gone
 
-    def _leave(self, member: Member, room: Room, reason: LeaveReason | None) -> None:
+    def _leave(
+        self, member: Member, room: Room, reason: LeaveReason | None, message: str | None = None
+    ) -> None:
         del room.members[member]
         del member.rooms[room.key]
         member.holds.pop(room.key, None)
@@ -360,7 +365,9 @@ class Hub:
                 self._unlist(room.key)
         elif reason is not None:
             self.flush_if_full(room)
-            self._publish(room, presence(room.name.spelling, member.name.spelling, "left", reason))
+            self._publish(
+                room, presence(room.name.spelling, member.name.spelling, "left", reason, message)
+            )
 
     def members(self, name: Name) -> tuple[str, list[str]]:
         room = self.rooms.get(name.key)
@@ -519,7 +526,9 @@ def _own(member: Member, message: Entry, re: RequestId | None) -> bytes:
     return member.wire.encode(message) if copy is None else copy
 
 
-def presence(room: str, name: str, state: str, reason: str | None = None) -> Presence:
+def presence(
+    room: str, name: str, state: str, reason: str | None = None, message: str | None = None
+) -> Presence:
     """A presence item, encoded once per wire variant at its flush."""
     return Presence(
         room=room,
@@ -527,4 +536,5 @@ def presence(room: str, name: str, state: str, reason: str | None = None) -> Pre
         state=state,  # type: ignore[arg-type]
         ts=now_ts(),
         reason=reason,  # type: ignore[arg-type]
+        message=message,
     )

@@ -476,7 +476,10 @@ class MainScreen(Screen[None]):
                 "timeout": "timed out",
                 "kicked": "was kicked",
             }.get(presence.reason or "", f"left ({presence.reason})" if presence.reason else "left")
-            entry = Entry("presence", f"{presence.name} {reason}", sender="<--", ts=presence.ts)
+            said = f" ({presence.message})" if presence.message else ""
+            entry = Entry(
+                "presence", f"{presence.name} {reason}{said}", sender="<--", ts=presence.ts
+            )
         buf.entries.append(entry)
         self.changed(buf)
         if buf is self.current:

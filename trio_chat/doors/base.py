@@ -143,11 +143,14 @@ class DoorSession:
             )  # fmt: skip
             CONNECTION.reset(token)
 
-    def close(self, bye: Bye | None = None, leave: LeaveReason | None = None) -> None:
+    def close(
+        self, bye: Bye | None = None, leave: LeaveReason | None = None, words: str | None = None
+    ) -> None:
         """End the connection: leave the hub, queue `bye` last, stop reading.
 
         Safe to call more than once and from other tasks; the first call decides.
-        The writer sends what is queued, then the stream closes.
+        The writer sends what is queued, then the stream closes. `words`: a quit's
+        own reason, shown to the rooms it leaves.
         """
         if self._closed:
             return
@@ -156,7 +159,7 @@ class DoorSession:
             self.leave_reason = leave
             self.close_reason = self.close_reason or bye.reason
         if self.member is not None:
-            self.hub.disconnect(self.member, self.leave_reason)
+            self.hub.disconnect(self.member, self.leave_reason, words)
         self.outbox.close(None if bye is None else self.encode_bye(bye))
         self._reading.cancel()
 

@@ -251,7 +251,10 @@ def presence_line(presence: Presence, server_name: str, *, time: bool) -> bytes:
         return irc_line("PART", room, source=source, tags=tags, trailing=False)
     if reason == "kicked":
         return irc_line("KICK", room, presence.name, "kicked", source=server_name, tags=tags)
-    return irc_line("QUIT", QUIT_TEXT.get(reason, reason), source=source, tags=tags)
+    text = QUIT_TEXT.get(reason, reason)
+    if reason == "quit" and presence.message:
+        text = fit_line(f"Quit: {presence.message}")
+    return irc_line("QUIT", text, source=source, tags=tags)
 
 
 def markread_params(marked: Marked, ts: str | None) -> tuple[str, str]:
@@ -429,11 +432,13 @@ class IrcSession(DoorSession):
         text = "Registration timed out" if self.member is None else "Ping timeout"
         self.close(Bye("timeout", text), "timeout")
 
-    def close(self, bye: Bye | None = None, leave: LeaveReason | None = None) -> None:
+    def close(
+        self, bye: Bye | None = None, leave: LeaveReason | None = None, words: str | None = None
+    ) -> None:
         """As the base class; a SASL login whose registration had not ended leaves too."""
         if self.member is None and self._authed is not None:
             self.member = self._authed
-        super().close(bye, leave)
+        super().close(bye, leave, words)
 
     def room_event(self, event: RoomEvent) -> None:
         """Section 11's events made by others: KICK, INVITE, MODE."""
@@ -822,7 +827,8 @@ class IrcSession(DoorSession):
 
     async def _quit(self, message: IrcMessage) -> None:
         reason = message.params[0] if message.params else "Client quit"
-        self.close(Bye("quit", reason), "quit")
+        words = clean_from_irc(message.params[0])[:400] if message.params else None
+        self.close(Bye("quit", reason), "quit", words or None)
 
     async def _lusers_cmd(self, message: IrcMessage) -> None:
         self._lusers()

@@ -131,7 +131,7 @@ class JsonSession(DoorSession):
         pass
 
     async def _quit(self, frame: Quit) -> None:
-        self.close(Bye("quit", "goodbye"), "quit")
+        self.close(Bye("quit", "goodbye"), "quit", frame.reason or None)
 
     async def _hello(self, hello: Hello) -> None:
         self.hello_tries += 1

@@ -453,6 +453,7 @@ def _parse_presence(f: _Fields) -> Presence:
         state=state,  # type: ignore[arg-type]
         ts=f.text("ts"),
         reason=reason,  # type: ignore[arg-type]
+        message=f.opt_text("message"),
     )
 
 

@@ -616,6 +616,7 @@ class Presence:
     state: Literal["joined", "left"]
     ts: str
     reason: LeaveReason | None = None
+    message: str | None = None  # a quit's own words, when the user gave some
 
     def to_wire(self) -> dict[str, Any]:
         frame: dict[str, Any] = {
@@ -626,6 +627,8 @@ class Presence:
         }
         if self.reason is not None:
             frame["reason"] = self.reason
+        if self.message:
+            frame["message"] = self.message
         frame["ts"] = self.ts
         return frame
 
