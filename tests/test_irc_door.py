@@ -389,7 +389,7 @@ async def test_join_privmsg_part_quit_between_two_irc_users(config: Config) -> N
         await souvik.send("QUIT :gone fishing")
         assert await souvik.expect("^ERROR ") == "ERROR :Quit: gone fishing"
         assert await souvik.closed()
-        assert await ritam.recv() == ":Souvik!Souvik@trio-chat QUIT :Quit"
+        assert await ritam.recv() == ":Souvik!Souvik@trio-chat QUIT :Quit: gone fishing"
 
 
 async def test_replay_on_join_with_batch_and_server_time(config: Config) -> None:

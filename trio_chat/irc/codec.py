@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from ..lines import BoundedLines
+
 MAX_CLIENT_TAG_DATA: Final = 4094  # IRCv3: tag bytes a client may send, without '@' and ' '
 MAX_TAGS: Final = MAX_CLIENT_TAG_DATA + 2  # a client line's tags part, its '@' and ' ' included
 MAX_TAGS_TO_CLIENT: Final = 8191  # IRCv3: the tags part a client must accept from a server
@@ -83,74 +85,17 @@ class IrcMessage:
 # --------------------------------------------------------------------------- framing
 
 
-class LineReader:
+class LineReader(BoundedLines):
     """Splits a byte stream into lines, keeping at most `max_line` bytes of one line.
 
     Lines end at LF, a CR before it is dropped, and empty lines are skipped. A line
-    longer than `max_line` (its LF included) raises `LineTooLong` once, as soon as it
-    is known to be too long; its other bytes are skipped up to the next LF, unkept.
+    longer than `max_line` (its LF included) raises `LineTooLong` once.
     """
 
-    __slots__ = ("_buf", "_scanned", "_skipping", "_start", "max_line")
+    __slots__ = ()
 
     def __init__(self, max_line: int = MAX_LINE) -> None:
-        if max_line < 1:
-            raise ValueError("max_line must be positive")
-        self.max_line = max_line
-        self._buf = bytearray()
-        self._start = 0  # where the unread part of _buf begins
-        self._scanned = 0  # _buf[_start:_scanned] holds no LF; _start <= _scanned
-        self._skipping = False  # inside a too-long line already reported
-
-    @property
-    def buffered(self) -> int:
-        """Bytes held that `next_line` has not returned yet."""
-        return len(self._buf) - self._start
-
-    def feed(self, data: bytes | bytearray) -> None:
-        """Add received bytes; then call `next_line` until it returns None."""
-        if self._skipping:
-            lf = data.find(b"\n")
-            if lf < 0:
-                return
-            self._skipping = False
-            data = data[lf + 1 :]
-        if self._start:
-            del self._buf[: self._start]
-            self._scanned -= self._start
-            self._start = 0
-        if self._scanned == len(self._buf) and b"\n" not in data:
-            # All held bytes belong to one unfinished line: keep no more of it than
-            # it takes to know it is too long.
-            data = data[: max(0, self.max_line - len(self._buf))]
-        self._buf += data
-
-    def next_line(self) -> bytes | None:
-        """The next non-empty line without its CR LF, or None until more data comes."""
-        buf = self._buf
-        while True:
-            lf = buf.find(b"\n", self._scanned)
-            if lf < 0:
-                if len(buf) - self._start >= self.max_line:
-                    self._clear()
-                    self._skipping = True
-                    raise LineTooLong(self.max_line)
-                self._scanned = len(buf)
-                return None
-            start = self._start
-            self._start = self._scanned = lf + 1
-            if lf + 1 - start > self.max_line:
-                raise LineTooLong(self.max_line)
-            end = lf - 1 if lf > start and buf[lf - 1] == 0x0D else lf
-            if end > start:
-                line = bytes(buf[start:end])
-                if self._start == len(buf):
-                    self._clear()
-                return line
-
-    def _clear(self) -> None:
-        self._buf.clear()
-        self._start = self._scanned = 0
+        super().__init__(max_line, LineTooLong)
 
 
 # --------------------------------------------------------------------------- parsing

@@ -6,75 +6,27 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ..lines import BoundedLines
 from .base import MAX_FRAME, SMALL_FRAME, ProtocolError, RequestId
 
 # --------------------------------------------------------------------------- framing
 
 
-class LineDecoder:
+class LineDecoder(BoundedLines):
     """Splits a byte stream into frames, never buffering more than `max_frame` of one line.
 
-    A line longer than `max_frame` (its LF included) raises `frame_too_large` once,
-    as soon as it is known to be too long; its remaining bytes are skipped up to
-    the next LF without being kept.
+    A line longer than `max_frame` (its LF included) raises `frame_too_large` once;
+    empty lines and lines of white space only are skipped.
     """
 
-    __slots__ = ("_buf", "_scanned", "_skipping", "_start", "max_frame")
+    __slots__ = ()
 
     def __init__(self, max_frame: int = MAX_FRAME) -> None:
-        self.max_frame = max_frame
-        self._buf = bytearray()
-        self._start = 0  # where the unread part of _buf begins
-        self._scanned = 0  # no LF in _buf[_start:_scanned]
-        self._skipping = False
+        super().__init__(max_frame, _too_large, skip_whitespace=True)
 
     @property
-    def buffered(self) -> int:
-        """Bytes held of an incomplete frame."""
-        return len(self._buf) - self._start
-
-    def feed(self, data: bytes | bytearray) -> None:
-        if self._start:
-            del self._buf[: self._start]
-            self._scanned -= self._start
-            self._start = 0
-        if self._skipping:
-            lf = data.find(b"\n")
-            if lf < 0:
-                return
-            self._skipping = False
-            data = data[lf + 1 :]
-        self._buf += data
-
-    def next_line(self) -> bytes | None:
-        """The next complete frame without its line end, or None until more data comes."""
-        buf = self._buf
-        while True:
-            lf = buf.find(b"\n", max(self._start, self._scanned))
-            if lf < 0:
-                if len(buf) - self._start >= self.max_frame:
-                    self._discard()
-                    self._skipping = True
-                    raise _too_large(self.max_frame)
-                self._scanned = len(buf)
-                return None
-            start = self._start
-            self._start = self._scanned = lf + 1
-            if lf + 1 - start > self.max_frame:
-                raise _too_large(self.max_frame)
-            end = lf - 1 if lf > start and buf[lf - 1] == 0x0D else lf
-            if end == start:
-                continue  # an empty line
-            line = bytes(buf[start:end])
-            if self._start == len(buf):
-                self._discard()
-            if line.isspace():
-                continue
-            return line
-
-    def _discard(self) -> None:
-        self._buf.clear()
-        self._start = self._scanned = 0
+    def max_frame(self) -> int:
+        return self.max_line
 
 
 def _too_large(limit: int, re: RequestId | None = None) -> ProtocolError:
