@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, TypeVar
 
 import trio
 
@@ -40,6 +40,8 @@ from .protocol import (
 from .rooms_schema import SCHEMA as ROOMS_SCHEMA
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 SCHEMA_VERSION: Final = 4
 WRITER_SWITCH_INTERVAL: Final = 0.0005  # seconds; Python's default is 0.005
@@ -766,14 +768,19 @@ class Store:
 
     # ------------------------------------------------------------------ reading
 
-    async def find_nonce(self, sender_key: str, nonce: str) -> Message | None:
-        """The message stored earlier under this sender's nonce, if any (or StoreUnavailable)."""
+    async def _read(self, work: Callable[..., _T], *args: object) -> _T:
+        """`work(reader, *args)` in a worker thread on the readers' connection, one at a
+        time; StoreUnavailable if the file cannot be read now."""
         try:
             return await trio.to_thread.run_sync(
-                _by_nonce, self._reader, sender_key, nonce, limiter=self._read_limiter
+                work, self._reader, *args, limiter=self._read_limiter
             )
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
+
+    async def find_nonce(self, sender_key: str, nonce: str) -> Message | None:
+        """The message stored earlier under this sender's nonce, if any (or StoreUnavailable)."""
+        return await self._read(_by_nonce, sender_key, nonce)
 
     async def page(
         self,
@@ -790,76 +797,40 @@ class Store:
 
         StoreUnavailable if the file cannot be read now.
         """
-        try:
-            return await trio.to_thread.run_sync(
-                _page, self._reader, conv, after, upto, limit, newest, limiter=self._read_limiter
-            )
-        except sqlite3.Error as exc:
-            raise _unavailable(exc) from exc
+        return await self._read(_page, conv, after, upto, limit, newest)
 
     async def original(self, message_id: int) -> Original | None:
         """What the rules need to know of a stored message (None: no such message)."""
-        try:
-            return await trio.to_thread.run_sync(
-                _original, self._reader, message_id, limiter=self._read_limiter
-            )
-        except sqlite3.Error as exc:
-            raise _unavailable(exc) from exc
+        return await self._read(_original, message_id)
 
     async def first_id_at(self, ts: str, *, inclusive: bool = True) -> int:
         """The first id committed at `ts` or later (after it, unless `inclusive`); ids and
         timestamps grow together, so it is found by bisecting the ids (no index on ts)."""
-        try:
-            return await trio.to_thread.run_sync(
-                _first_id_at, self._reader, ts, inclusive, limiter=self._read_limiter
-            )
-        except sqlite3.Error as exc:
-            raise _unavailable(exc) from exc
+        return await self._read(_first_id_at, ts, inclusive)
 
     async def marker(self, account: str, conv: str) -> tuple[int, str | None]:
         """An account's read marker of a conversation (0: nothing read), and the time of
         its entry (the newest entry with id <= it; None when there is none)."""
-        try:
-            return await trio.to_thread.run_sync(
-                _marker, self._reader, account, conv, limiter=self._read_limiter
-            )
-        except sqlite3.Error as exc:
-            raise _unavailable(exc) from exc
+        return await self._read(_marker, account, conv)
 
     async def reading(
         self, account: str, convs: list[str], upto: int
     ) -> dict[str, tuple[int, int]]:
         """conv -> (marker, unread) for an account's conversations `convs`, in one query:
         unread counts the messages after the marker, up to `upto`, not the account's own."""
-        try:
-            return await trio.to_thread.run_sync(
-                _reading, self._reader, account, convs, upto, limiter=self._read_limiter
-            )
-        except sqlite3.Error as exc:
-            raise _unavailable(exc) from exc
+        return await self._read(_reading, account, convs, upto)
 
     async def directs(self, party: str, *, first_id: int, upto: int) -> list[Direct]:
         """The direct conversations of a name with entries from `first_id` to `upto`, each
         with its marker and unread messages, the most recent first."""
-        try:
-            return await trio.to_thread.run_sync(
-                _directs, self._reader, party, first_id, upto, limiter=self._read_limiter
-            )
-        except sqlite3.Error as exc:
-            raise _unavailable(exc) from exc
+        return await self._read(_directs, party, first_id, upto)
 
     async def conversations(
         self, convs: list[str], party: str | None, *, after: int, upto: int, limit: int
     ) -> list[tuple[str, int, str]]:
         """Which of `convs`, and of the direct conversations of the name key `party`, have
         messages with after < id <= upto: (conv, last id, its ts), most recent first."""
-        try:
-            return await trio.to_thread.run_sync(
-                _conversations, self._reader, convs, party, after, upto, limit,
-                limiter=self._read_limiter,
-            )  # fmt: skip
-        except sqlite3.Error as exc:
-            raise _unavailable(exc) from exc
+        return await self._read(_conversations, convs, party, after, upto, limit)
 
     async def search(
         self,
@@ -878,13 +849,9 @@ class Store:
         and whether older ones were left out. Direct ones start at `first_id`; `sender`:
         only those of this name key. StoreUnavailable if the file cannot be read now;
         SearchTooBroad if the search took more than `seconds`."""
-        try:
-            return await trio.to_thread.run_sync(
-                _search, self._reader, convs, party, match, before, limit, first_id, sender,
-                seconds, limiter=self._read_limiter,
-            )  # fmt: skip
-        except sqlite3.Error as exc:
-            raise _unavailable(exc) from exc
+        return await self._read(
+            _search, convs, party, match, before, limit, first_id, sender, seconds
+        )
 
 
 def _by_nonce(db: sqlite3.Connection, sender_key: str, nonce: str) -> Message | None:
