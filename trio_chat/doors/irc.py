@@ -695,6 +695,18 @@ class IrcSession(DoorSession):
         self._user = user_of(message.params[0])
         await self._try_register()
 
+    async def _login(self, name: Name, password: str | None) -> Member | None:
+        """The core's login for this connection (a guest's NICK, or SASL's account)."""
+        return await self.chat.login(
+            name,
+            password,
+            owner=self,
+            outbox=self.outbox,
+            wire=self.wire(),
+            peer=self.peer,
+            host=self.host,
+        )
+
     async def _try_register(self) -> None:
         """End registration once NICK and USER came (and CAP END, when CAP was used)."""
         if self.member is not None or self._negotiating or self._user is None:
@@ -705,15 +717,7 @@ class IrcSession(DoorSession):
             if name is None:
                 return
             try:
-                member = await self.chat.login(
-                    name,
-                    None,
-                    owner=self,
-                    outbox=self.outbox,
-                    wire=self.wire(),
-                    peer=self.peer,
-                    host=self.host,
-                )
+                member = await self._login(name, None)
             except ChatError as exc:
                 self._nick = None
                 if exc.code == "auth_failed":
@@ -796,15 +800,7 @@ class IrcSession(DoorSession):
             self.err(n.ERR_SASLFAIL, "SASL authentication failed")
             return
         try:
-            member = await self.chat.login(
-                name,
-                password,
-                owner=self,
-                outbox=self.outbox,
-                wire=self.wire(),
-                peer=self.peer,
-                host=self.host,
-            )
+            member = await self._login(name, password)
         except ChatError:
             self.err(n.ERR_SASLFAIL, "SASL authentication failed")
             return
