@@ -147,6 +147,38 @@ class _Client:
         """A regex for `nick` saying `text` as this client shows it."""
         raise NotImplementedError
 
+    def join_pattern(self, channel: str) -> str:
+        """A regex for our own JOIN line in `channel`."""
+        raise NotImplementedError
+
+    def registered(self) -> bool:
+        """Whether registration finished (001 arrived)."""
+        raise NotImplementedError
+
+    def command(self, command: str) -> None:
+        raise NotImplementedError
+
+    def wait_registered(self, timeout: float = 10.0) -> None:
+        """Wait until the client got 001 from the server."""
+        _refuse_inside_trio()
+        _poll_flag(self, self.registered, timeout, "registration (001)")
+
+    async def wait_registered_async(self, timeout: float = 10.0) -> None:
+        """`wait_registered` that sleeps with trio."""
+        await _poll_flag_async(self, self.registered, timeout, "registration (001)")
+
+    def join(self, channel: str, timeout: float = 10.0) -> None:
+        """Wait for registration, /join `channel` (it comes to the front), see our JOIN."""
+        self.wait_registered(timeout)
+        self.command(f"/join {channel}")
+        self.wait_for(self.join_pattern(channel), timeout, log=channel)
+
+    async def join_async(self, channel: str, timeout: float = 10.0) -> None:
+        """`join` that sleeps with trio."""
+        await self.wait_registered_async(timeout)
+        self.command(f"/join {channel}")
+        await self.wait_for_async(self.join_pattern(channel), timeout, log=channel)
+
     def __enter__(self) -> Self:
         return self
 
@@ -325,27 +357,6 @@ settings = {{
     def registered(self) -> bool:
         """Whether registration finished (001 arrived) once since the start."""
         return self._registered.exists()
-
-    def wait_registered(self, timeout: float = 10.0) -> None:
-        """Wait until irssi got 001 from the server."""
-        _refuse_inside_trio()
-        _poll_flag(self, self.registered, timeout, "registration (001)")
-
-    async def wait_registered_async(self, timeout: float = 10.0) -> None:
-        """`wait_registered` that sleeps with trio."""
-        await _poll_flag_async(self, self.registered, timeout, "registration (001)")
-
-    def join(self, channel: str, timeout: float = 10.0) -> None:
-        """Wait for registration, /join `channel` (its window comes to front), see our JOIN."""
-        self.wait_registered(timeout)
-        self.command(f"/join {channel}")
-        self.wait_for(self.join_pattern(channel), timeout, log=channel)
-
-    async def join_async(self, channel: str, timeout: float = 10.0) -> None:
-        """`join` that sleeps with trio."""
-        await self.wait_registered_async(timeout)
-        self.command(f"/join {channel}")
-        await self.wait_for_async(self.join_pattern(channel), timeout, log=channel)
 
     def join_pattern(self, channel: str) -> str:
         """A regex for our own JOIN line in `channel`."""
@@ -589,27 +600,6 @@ class Weechat(_Client):
         """Whether registration finished (001 arrived) on this client's server."""
         marker = rf"\t{re.escape(self.REGISTERED)} {re.escape(self.server)}$"
         return re.search(marker, self.log_text("core"), re.MULTILINE) is not None
-
-    def wait_registered(self, timeout: float = 10.0) -> None:
-        """Wait until weechat got 001 from the server."""
-        _refuse_inside_trio()
-        _poll_flag(self, self.registered, timeout, "registration (001)")
-
-    async def wait_registered_async(self, timeout: float = 10.0) -> None:
-        """`wait_registered` that sleeps with trio."""
-        await _poll_flag_async(self, self.registered, timeout, "registration (001)")
-
-    def join(self, channel: str, timeout: float = 10.0) -> None:
-        """Wait for registration, /join `channel` (it becomes the current buffer), see our JOIN."""
-        self.wait_registered(timeout)
-        self.command(f"/join {channel}")
-        self.wait_for(self.join_pattern(channel), timeout, log=channel)
-
-    async def join_async(self, channel: str, timeout: float = 10.0) -> None:
-        """`join` that sleeps with trio."""
-        await self.wait_registered_async(timeout)
-        self.command(f"/join {channel}")
-        await self.wait_for_async(self.join_pattern(channel), timeout, log=channel)
 
     def join_pattern(self, channel: str) -> str:
         """A regex for our own JOIN line in `channel`'s log."""
