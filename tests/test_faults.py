@@ -224,6 +224,8 @@ BIG = "\u00e9" * 3990  # 8 KB of UTF-8: its row needs new pages, which a full di
 
 def fill_disk(store: Store) -> None:
     """No page more for the writer's connection (call it while no commit runs)."""
+    if store._db.execute("PRAGMA freelist_count").fetchone()[0]:
+        store._db.execute("VACUUM")  # free pages (from the schema's upgrades) would be used first
     pages = store._db.execute("PRAGMA page_count").fetchone()[0]
     store._db.execute(f"PRAGMA max_page_count = {pages}")
 

@@ -526,9 +526,9 @@ async def test_fresh_file_is_upgraded_to_the_current_version(tmp_path: Path, kin
             db.execute("PRAGMA user_version = 0")
             db.commit()
     Store.open(path).close()
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
     version, tables = _schema(path)
-    assert version == 4 and {"messages", "rooms", "accounts", "messages_fts"} <= tables
+    assert version == 5 and {"messages", "rooms", "accounts", "messages_fts"} <= tables
     with plain(path) as db:
         indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"messages_by_conv", "messages_by_nonce", "messages_by_target"} <= indexes

@@ -116,6 +116,8 @@ def fill_disk(store: Store) -> None:
 
     Call it only while the writer thread is idle (after `drain`, or in a callback).
     """
+    if store._db.execute("PRAGMA freelist_count").fetchone()[0]:
+        store._db.execute("VACUUM")  # free pages (from the schema's upgrades) would be used first
     pages = store._db.execute("PRAGMA page_count").fetchone()[0]
     store._db.execute(f"PRAGMA max_page_count = {pages}")
 
@@ -131,8 +133,8 @@ def free_disk(store: Store) -> None:
 async def test_a_full_disk_fails_only_that_batch(
     tmp_path: Path, autojump_clock: trio.testing.MockClock, room: Name
 ) -> None:
-    """A known room's batch is one autocommit statement; a new room's is a transaction, which
-    SQLite leaves open after SQLITE_FULL (the statement journal undoes the INSERT): we end it."""
+    """A batch is one transaction, which SQLite may leave open after SQLITE_FULL (the
+    statement journal undoes the INSERT): we end it; nothing of it is stored."""
     path = tmp_path / "chat.db"
     async with running(path) as (store, writer):
         await store.submit(say(ALICE, "before"))
@@ -225,6 +227,38 @@ async def test_a_full_disk_fails_each_batch_while_it_lasts(
     for record in warnings:
         line = record.getMessage()
         assert "\n" not in line and FULL in line
+
+
+async def test_a_batch_prepared_behind_a_failed_one_gets_the_ids_still_free(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The writer prepares the next batch (its ids) while one is being written; when that one
+    fails, the next is prepared again: it takes the ids the failed batch left unused."""
+    path = tmp_path / "chat.db"
+    store = Store.open(path, max_batch=1)
+    committed: list[Stored] = []
+    failed: list[Draft] = []
+
+    def on_failed(batch: list[Draft], error: StoreUnavailable) -> None:
+        failed.extend(batch)
+        free_disk(store)  # the writer thread is idle while the callback runs
+
+    try:
+        fill_disk(store)
+        await store._write_limiter.acquire()  # the writer waits with its first batch prepared
+        for draft in (say(ALICE, big("a")), say(BOB, "b"), say(CAROL, "c")):
+            await store.submit(draft)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(store.run, committed.extend, on_failed)
+            await trio.testing.wait_all_tasks_blocked()
+            store._write_limiter.release()  # "a" is written while "b" is prepared as id 2
+            await store.drain()
+            store.stop()
+    finally:
+        store.close()
+    assert [draft.text[:1] for draft in failed] == ["a"]
+    assert [(s.message.id, s.draft.text) for s in committed] == [(1, "b"), (2, "c")]
+    assert texts(path) == [(1, "b"), (2, "c")]
 
 
 async def test_the_pause_after_a_failure_doubles_and_a_success_resets_it(

@@ -326,11 +326,15 @@ def _with_id(frame: dict[str, Any], id: RequestId | None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- server frames
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
     """A stored chat message: to a room (`room`) or to one user (`to`), in its current state.
 
     `edited` is the time of its latest edit; a deleted message has no text.
+    Not frozen, but never changed once made: one is built per message as it is
+    committed and per row of every history page, and a frozen dataclass's
+    `__init__` costs three times as much (it sets each field through
+    `object.__setattr__`).
     """
 
     type: ClassVar[str] = "message"
