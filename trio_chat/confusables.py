@@ -52,23 +52,30 @@ class LookAlikes:
     """Names in use, by skeleton, to refuse a different name that looks the same."""
 
     def __init__(self) -> None:
-        self._keys: dict[str, set[str]] = {}  # skeleton -> keys of the names that have it
+        # skeleton -> keys of the names that have it: a tuple, as it nearly always holds
+        # one key (48 bytes, where a set takes 216: one or three per name online)
+        self._keys: dict[str, tuple[str, ...]] = {}
+        _prototypes()  # the table is read now, not at the first login (1.3 MB of JSON)
 
     def add(self, name: Name) -> None:
         for shape in skeletons(name):
-            self._keys.setdefault(shape, set()).add(name.key)
+            keys = self._keys.get(shape, ())
+            if name.key not in keys:
+                self._keys[shape] = (*keys, name.key)
 
     def remove(self, name: Name) -> None:
         for shape in skeletons(name):
-            keys = self._keys.get(shape)
-            if keys is not None:
-                keys.discard(name.key)
-                if not keys:
-                    del self._keys[shape]
+            kept = tuple(key for key in self._keys.get(shape, ()) if key != name.key)
+            if kept:
+                self._keys[shape] = kept
+            else:
+                self._keys.pop(shape, None)
 
     def clash(self, name: Name) -> bool:
         """True when another name (not this one in another case) looks like `name`."""
-        return any(self._keys.get(shape, set()) - {name.key} for shape in skeletons(name))
+        return any(
+            key != name.key for shape in skeletons(name) for key in self._keys.get(shape, ())
+        )
 
 
 def generate() -> None:

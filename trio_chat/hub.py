@@ -119,7 +119,7 @@ class Member:
 class Room:
     """A room with members online, and the frames waiting to be fanned out to them."""
 
-    __slots__ = ("key", "members", "name", "pending", "people", "starts", "variants")
+    __slots__ = ("key", "members", "name", "pending", "people", "spellings", "starts", "variants")
 
     def __init__(self, name: Name) -> None:
         self.name = name
@@ -127,13 +127,16 @@ class Room:
         self.members: dict[Member, None] = {}  # an ordered set, in join order
         # name key -> its devices in the room: a name is in it while one of them is
         self.people: dict[str, list[Member]] = {}
+        # name key -> its spelling, in join order: `names` is one C-level copy of it (a join
+        # storm asks for every name once per join)
+        self.spellings: dict[str, str] = {}
         self.pending: list[Item] = []
         self.starts: dict[Member, int] = {}  # members who must not see pending[:start]
         self.variants: dict[Member, dict[int, bytes]] = {}  # a sender's own copies
 
     def names(self) -> list[str]:
         """The names in the room, each once however many of its devices are in it."""
-        return [devices[0].name.spelling for devices in self.people.values()]
+        return list(self.spellings.values())
 
     def flush(self) -> int:
         """Hand each member the pending items it should see, joined into one blob; how many got one.
@@ -309,8 +312,10 @@ class Hub:
             if devices is None:  # the name's first device in the room: it joins
                 self.flush_if_full(room)
                 self._publish(room, presence(room.name.spelling, member.name.spelling, "joined"))
-                devices = room.people[member.name.key] = []
-            devices.append(member)
+                room.people[member.name.key] = [member]
+                room.spellings[member.name.key] = member.name.spelling
+            else:
+                devices.append(member)
             room.members[member] = None
             room.starts[member] = len(room.pending)  # not its own presence, nor anything older
             member.rooms[room.key] = room
@@ -358,6 +363,7 @@ class Hub:
             if devices:
                 return  # another device of the name is still in the room
             del room.people[member.name.key]
+            del room.spellings[member.name.key]
         if not room.members:
             del self.rooms[room.key]
             self._dirty.pop(room, None)
