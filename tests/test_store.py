@@ -16,18 +16,23 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trio_chat.protocol import Entry, Message, Name
 from trio_chat.store import (
     _MIGRATIONS,
     SCHEMA_VERSION,
+    VALUES_ROWS,
     Account,
     Draft,
     Store,
     Stored,
     StoreError,
     StoreUnavailable,
+    _chunks,
     _statements,
+    _values_rows,
     direct_conv,
     room_conv,
 )
@@ -201,6 +206,41 @@ async def test_max_batch_splits_a_burst(tmp_path: Path) -> None:
     assert store.batches == 3
     ids = [[s.message.id for s in b] for b in batches]
     assert ids == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
+
+
+@pytest.mark.parametrize("limit", [32_766, 999, 20])
+async def test_a_batch_goes_in_by_inserts_that_fit_sqlites_parameter_limit(
+    tmp_path: Path, limit: int
+) -> None:
+    """One INSERT takes as many rows as the connection's parameter limit allows (a power of
+    two, at most VALUES_ROWS); a batch of any size is split to fit, and every row goes in."""
+    store = Store.open(tmp_path / "chat.db")
+    store._db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+    store._values_rows = _values_rows(store._db)
+    assert store._values_rows == {32_766: VALUES_ROWS, 999: 64, 20: 1}[limit]
+    batches: list[list[Stored]] = []
+    try:
+        with trio.fail_after(LIMIT):
+            for i in range(1_000):
+                await store.submit(say(ALICE, str(i)))
+            async with trio.open_nursery() as nursery:
+                await nursery.start(store.run, batches.append, no_failure)
+                await store.drain()
+                store.stop()
+    finally:
+        store.close()
+    assert [s.message.id for s in flat(batches)] == list(range(1, 1_001))
+    with closing(sqlite3.connect(tmp_path / "chat.db")) as db:
+        assert db.execute("SELECT count(*), sum(id) FROM messages").fetchone() == (1_000, 500_500)
+
+
+@given(rows=st.integers(0, 5_000), most=st.sampled_from([1, 2, 64, 1024]))
+async def test_chunks_add_up_to_the_rows_in_few_sizes(rows: int, most: int) -> None:
+    sizes = list(_chunks(rows, most))
+    assert sum(sizes) == rows and all(0 < size <= most for size in sizes)
+    assert all(size == most or size & (size - 1) == 0 for size in sizes)  # powers of two
+    assert len(sizes) <= rows // most + most.bit_length()  # a full batch is one INSERT
+    assert len({size for size in sizes if size != most}) == len([s for s in sizes if s != most])
 
 
 async def test_ids_are_global_and_increase_in_commit_order(tmp_path: Path) -> None:

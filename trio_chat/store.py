@@ -404,6 +404,7 @@ class Store:
                 self._check()
             self._migrate()
             self._reader = reader = _connect(path, busy_timeout)
+            self._values_rows = _values_rows(self._db)
             reader.execute("PRAGMA query_only = 1")
             row = self._db.execute("SELECT max(id) FROM messages").fetchone()
             self._next_id: int = (row[0] or 0) + 1
@@ -720,6 +721,7 @@ class Store:
         nonced: list[int] = []  # where in `stored` the first use of each nonce is
         convs: dict[str, str] = {}  # room key -> conv, once per batch
         changes: list[tuple[str, tuple[object, ...]]] = []  # edits and deletions to apply
+        new_stored = tuple.__new__  # a NamedTuple's own __new__ is a Python call more
         for draft in batch:
             (sender, text, room, to, nonce, _, _, _,
              kind, target, reply_to, action, account, conv) = draft  # fmt: skip
@@ -740,10 +742,11 @@ class Store:
                 if conv is None:
                     conv = direct_conv(sender.key, to.key)
             entry: Entry
-            if kind == "message":
+            if kind == "message":  # by position (id, sender, text, ts, room, to, re, reply_to,
+                # action): keywords cost half as much again, once per message
                 entry = Message(
-                    next_id, sender.spelling, text, ts, room_spelling, to_spelling,
-                    reply_to=reply_to, action=action,
+                    next_id, sender.spelling, text, ts, room_spelling, to_spelling, None,
+                    reply_to, action,
                 )  # fmt: skip
             else:
                 entry = _entry(next_id, draft, room_spelling, to_spelling, ts)
@@ -760,7 +763,7 @@ class Store:
             if nonce is not None:
                 batch_nonces[(sender.key, nonce)] = entry
                 nonced.append(len(stored))
-            stored.append(Stored(draft, entry))
+            stored.append(new_stored(Stored, (draft, entry, False)))  # Stored(draft, entry)
             next_id += 1
         if changes and any(statement == _APPLY_EDIT for statement, _ in changes):
             # an edit committed after its message's deletion keeps no text
@@ -791,16 +794,18 @@ class Store:
         """Insert, apply edits and deletions, commit; how many rows went in (the rest
         repeated a stored nonce).
 
-        The rows go in as multi-row INSERTs of up to VALUES_ROWS rows each: a few
-        SQLite steps per batch, so the thread gives up the GIL a few times, not once
-        per row (a JSON array through json_each parsed each row once per column,
-        which cost more than the insert itself).
+        The rows go in as multi-row INSERTs (`_chunks`): a full batch in one SQLite
+        step, so the thread gives up the GIL, and waits to get it back from the busy
+        trio thread, a few times per batch, not once per row (a JSON array through
+        json_each parsed each row once per column, which cost more than the insert).
         """
         db = self._db
         with self._transaction(db):
             inserted = 0
-            for start in range(0, len(rows), VALUES_ROWS):
-                inserted += _insert_rows(db, rows[start : start + VALUES_ROWS])
+            start = 0
+            for size in _chunks(len(rows), self._values_rows):
+                inserted += _insert_rows(db, rows[start : start + size])
+                start += size
             if inserted:
                 # before the changes: an edit in this batch takes its message's text out
                 db.execute(_INDEX_NEW, (rows[0][0],))  # the batch's first id
@@ -1189,7 +1194,29 @@ _INSERTED: Final = (
     " kind, target, reply_to, action, account"
 )
 _ROW: Final = "(" + ", ".join("?" * (_INSERTED.count(",") + 1)) + ")"
-VALUES_ROWS: Final = 256  # rows of one INSERT: 3,584 parameters, far below SQLite's 32,766
+VALUES_ROWS: Final = 1024  # rows of one INSERT at most: 14,336 parameters
+
+
+def _values_rows(db: sqlite3.Connection) -> int:
+    """The most rows one INSERT takes on this connection: VALUES_ROWS, or a power of two
+    under this SQLite's parameter limit (32,766 since 3.32; 999 before)."""
+    fit = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _ROW.count("?")
+    return min(VALUES_ROWS, 1 << (max(fit, 1).bit_length() - 1))
+
+
+def _chunks(rows: int, most: int) -> Iterator[int]:
+    """Sizes that add up to `rows`: `most` while that many are left, then powers of two,
+    largest first. A full batch is one statement, any batch a few, and SQLite's
+    statement cache holds one INSERT per size: a dozen texts in all."""
+    while rows >= most:
+        yield most
+        rows -= most
+    size = most
+    while rows:
+        size >>= 1
+        if rows >= size:
+            yield size
+            rows -= size
 
 
 @functools.cache
