@@ -189,12 +189,12 @@ async def test_a_burst_before_the_writer_runs_is_one_batch(tmp_path: Path) -> No
     assert [m.id for m in fresh(batches[0])] == list(range(1, 52))
 
 
-async def test_max_batch_splits_a_burst(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "chat.db", max_batch=4)
+async def commit_burst(store: Store, count: int) -> list[list[Stored]]:
+    """Submit `count` says before the writer runs, commit them all, close: the batches."""
     batches: list[list[Stored]] = []
     try:
         with trio.fail_after(LIMIT):
-            for i in range(10):
+            for i in range(count):
                 await store.submit(say(ALICE, str(i)))
             async with trio.open_nursery() as nursery:
                 await nursery.start(store.run, batches.append, no_failure)
@@ -202,6 +202,12 @@ async def test_max_batch_splits_a_burst(tmp_path: Path) -> None:
                 store.stop()
     finally:
         store.close()
+    return batches
+
+
+async def test_max_batch_splits_a_burst(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "chat.db", max_batch=4)
+    batches = await commit_burst(store, 10)
     assert [len(b) for b in batches] == [4, 4, 2]
     assert store.batches == 3
     ids = [[s.message.id for s in b] for b in batches]
@@ -218,17 +224,7 @@ async def test_a_batch_goes_in_by_inserts_that_fit_sqlites_parameter_limit(
     store._db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
     store._values_rows = _values_rows(store._db)
     assert store._values_rows == {32_766: VALUES_ROWS, 999: 64, 20: 1}[limit]
-    batches: list[list[Stored]] = []
-    try:
-        with trio.fail_after(LIMIT):
-            for i in range(1_000):
-                await store.submit(say(ALICE, str(i)))
-            async with trio.open_nursery() as nursery:
-                await nursery.start(store.run, batches.append, no_failure)
-                await store.drain()
-                store.stop()
-    finally:
-        store.close()
+    batches = await commit_burst(store, 1_000)
     assert [s.message.id for s in flat(batches)] == list(range(1, 1_001))
     with closing(sqlite3.connect(tmp_path / "chat.db")) as db:
         assert db.execute("SELECT count(*), sum(id) FROM messages").fetchone() == (1_000, 500_500)
