@@ -97,6 +97,12 @@ def target_rows(data: Json) -> list[str]:
             f" messages/s, {store['batch_mean']} per commit"
             f" | {_status(store['commits_per_s'] >= 100_000)} |"
         )
+        if "bare_sqlite_per_s" in store:
+            rows.append(
+                "| store against bare SQLite (the same rows into a table with no index, one"
+                f" thread; reported) | {store['commits_per_s']:,} vs"
+                f" {store['bare_sqlite_per_s']:,}: {store['bare_ratio']:.0%} | reported |"
+            )
     search = data.get("search")
     if search:
         rows.append(

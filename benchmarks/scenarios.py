@@ -339,14 +339,19 @@ def idle(connections: int = 10_000, rooms: int = 100, settings: Settings | None 
 
 
 def store(messages: int = 200_000, tasks: int = 100, db: Path | None = None) -> Json:
-    """The history store alone, through its API, from `tasks` concurrent trio tasks."""
-    from benchmarks.storebench import run_store
+    """The history store alone, through its API, from `tasks` concurrent trio tasks; and
+    its reference in the same run: the same rows into a bare SQLite table from one thread."""
+    from benchmarks.storebench import run_bare, run_store
 
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         out = run_store(db or Path(tmp) / "store.db", messages, tasks)
+        bare = run_bare(Path(tmp) / "bare.db", messages)
+    out["bare_sqlite_per_s"] = round(bare)
+    out["bare_ratio"] = round(out["commits_per_s"] / bare, 3)
     note(
         f"store {out['messages']} messages: {out['commits_per_s']:,.0f} messages/s committed,"
-        f" {out['batch_mean']:.0f} per transaction"
+        f" {out['batch_mean']:.0f} per transaction; bare SQLite {bare:,.0f}/s"
+        f" ({out['bare_ratio']:.0%})"
     )
     return out
 

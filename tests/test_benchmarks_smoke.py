@@ -85,6 +85,10 @@ def test_store_commits_everything(tmp_path: Path) -> None:
     assert {"messages", "commits_per_s", "batch_mean"} <= result.keys()
     assert result["messages"] == 2000
     assert result["ids_increasing"]
+    # the reference of the same run: SQLite alone, the same rows
+    assert result["bare_sqlite_per_s"] > 0
+    ratio = result["commits_per_s"] / result["bare_sqlite_per_s"]
+    assert abs(result["bare_ratio"] - ratio) <= 0.001
 
 
 def test_cli_prints_json_last() -> None:

@@ -333,25 +333,23 @@ def _row_message(row: _Row) -> Entry:
 
 
 class _Write:
-    """A call running in a worker thread (started at once), whose outcome the trio
-    thread awaits later: meanwhile it goes on with work of its own."""
+    """A call running in a worker thread (started at once) while the trio thread goes on
+    with work of its own; `on_end` is called in the trio thread when it is done."""
 
-    def __init__(self, work: Callable[[], list[Stored]]) -> None:
-        self._done = trio.Event()
+    def __init__(self, work: Callable[[], list[Stored]], on_end: Callable[[], None]) -> None:
+        self.done = False
         self._result: outcome.Outcome[list[Stored]] | None = None
+        self._on_end = on_end
         token = trio.lowlevel.current_trio_token()
         trio.lowlevel.start_thread_soon(work, lambda result: token.run_sync_soon(self._end, result))
 
     def _end(self, result: outcome.Outcome[list[Stored]]) -> None:
         self._result = result
-        self._done.set()
+        self.done = True
+        self._on_end()
 
-    async def outcome(self) -> outcome.Outcome[list[Stored]]:
-        """Its outcome, once the thread is done; waited for even when cancelled (a write
-        that is under way cannot be taken back, so its batch must still be handed on)."""
-        with trio.CancelScope(shield=True):
-            await self._done.wait()
-        assert self._result is not None
+    def outcome(self) -> outcome.Outcome[list[Stored]]:
+        assert self._result is not None, "the write is not done"
         return self._result
 
 
@@ -437,7 +435,10 @@ class Store:
         self._waiting: deque[tuple[Draft, trio.lowlevel.Task]] = deque()
         self._stopped = False
         self._stopping = trio.Event()  # set by stop()
-        self._arrived = trio.Event()  # set when the queue gains a draft or the store stops
+        # The writer's wake-up: set once `_wanted` drafts are queued, its write is done,
+        # or the store stops.
+        self._arrived = trio.Event()
+        self._wanted = 1
         self._progress = trio.Event()  # set after each batch is handed on
         self.batches = 0  # commits so far, for the benchmark's batch_mean
         self.commit_seconds = 0.0  # how long the last commit took (metrics)
@@ -544,9 +545,11 @@ class Store:
         if self._stopped:
             self._abandon()
             raise trio.ClosedResourceError("the store takes no more messages")
-        if len(self._queue) < self.max_pending and not self._waiting:
-            self._queue.append(draft)
-            self._arrived.set()
+        queue = self._queue
+        if len(queue) < self.max_pending and not self._waiting:
+            queue.append(draft)
+            if len(queue) >= self._wanted:
+                self._arrived.set()
             return
         waiter = (draft, trio.lowlevel.current_task())
         self._waiting.append(waiter)
@@ -633,10 +636,11 @@ class Store:
     async def _write_batches(self, on_commit: OnCommit, on_failed: OnFailed) -> None:
         """Commit batch after batch, each prepared while the one before is being written.
 
-        The next batch is taken off the queue and prepared (its ids and rows) in
-        the trio thread while the worker thread writes the current one, so the
-        Python work of one overlaps the SQLite work of the other. Its ids assume
-        the current batch commits; if it fails, the next one is prepared again.
+        While the worker thread writes one batch, the next is taken off the queue
+        and prepared (its ids and rows) in the trio thread as soon as a full one is
+        queued, so the Python work of one overlaps the SQLite work of the other when
+        the store is what limits. Its ids assume the current batch commits; if it
+        fails, the next one is prepared again.
         """
         pause = 0.0  # before the next batch: grows while commits fail
         batch = await self._next_batch()
@@ -644,10 +648,20 @@ class Store:
         while prepared is not None:
             started = time.perf_counter()  # metrics: commit_seconds
             async with self._write_limiter:  # the writer connection: one thread at a time
-                write = _Write(functools.partial(self._write, prepared))
-                following = self._take()
-                upcoming = self._prepare(following, prepared.next_id) if following else None
-                result = await write.outcome()
+                write = _Write(functools.partial(self._write, prepared), self._wake)
+                following: list[Draft] = []
+                upcoming = None
+                # A write under way is waited for, even when cancelled: its batch must be
+                # handed on. Meanwhile, once a full batch is queued, it is taken and prepared;
+                # with less, the writer waits for the write, so the next commit takes more.
+                with trio.CancelScope(shield=True):
+                    while not write.done:
+                        if not following and len(self._queue) >= self.max_batch:
+                            following = self._take()
+                            upcoming = self._prepare(following, prepared.next_id)
+                        else:
+                            await self._wait(sys.maxsize if following else self.max_batch)
+                result = write.outcome()
             try:
                 stored = result.unwrap()
             except StoreUnavailable as error:
@@ -687,9 +701,17 @@ class Store:
         while not self._queue:
             if self._stopped:
                 return []
-            self._arrived = trio.Event()
-            await self._arrived.wait()
+            await self._wait(1)
         return self._take()
+
+    async def _wait(self, drafts: int) -> None:
+        """Sleep until `drafts` are queued, the write under way is done, or the store stops."""
+        self._wanted = drafts
+        self._arrived = trio.Event()
+        await self._arrived.wait()
+
+    def _wake(self) -> None:
+        self._arrived.set()
 
     def _take(self) -> list[Draft]:
         """Take up to `max_batch` queued drafts (counted as committing), and let waiting
