@@ -596,6 +596,48 @@ async def test_a_version_1_file_is_upgraded_with_its_messages_indexed(tmp_path: 
         assert [r[0] for r in found] == [1]
 
 
+async def test_a_version_4_file_gets_a_search_index_rebuilt_without_what_was_deleted(
+    tmp_path: Path,
+) -> None:
+    """Schema 4 -> 5: the index is made again from the table (no column sizes, no insert
+    trigger): live messages are found, a deleted one is not, and new commits are indexed."""
+    path = tmp_path / "chat.db"
+    with plain(path) as db:
+        db.execute("PRAGMA journal_mode = WAL")
+        for version in range(4):
+            step = _MIGRATIONS[version]
+            for statement in _statements(step) if isinstance(step, str) else step:
+                db.execute(statement)
+        db.executemany(
+            "INSERT INTO messages (id, conv, room, sender, sender_key, text, ts, deleted)"
+            " VALUES (?, '#r', 'r', 'Ann', 'ann', ?, 'ts', ?)",
+            [(1, "crème brûlée", 0), (2, "", 1), (3, "brûlée again", 0)],
+        )
+        db.execute("PRAGMA user_version = 4")
+        db.commit()
+    store = Store.open(path)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(store.run, lambda batch: None, no_failure)
+            await store.submit(say(ALICE, "brulee for dessert"))
+            await store.drain()
+            store.stop()
+    finally:
+        store.close()
+    with plain(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        triggers = {
+            r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        }
+        assert "messages_fts_insert" not in triggers
+        assert {"messages_fts_update", "messages_fts_delete"} <= triggers
+        found = db.execute(
+            "SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'brulee' ORDER BY rowid"
+        )
+        assert [r[0] for r in found] == [1, 3, 4]
+        db.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
+
+
 async def test_wal_and_synchronous_full(tmp_path: Path) -> None:
     path = tmp_path / "chat.db"
     store = Store.open(path)
