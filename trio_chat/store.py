@@ -770,14 +770,23 @@ class Store:
                     next_id, sender.spelling, text, ts, room_spelling, to_spelling, None,
                     reply_to, action,
                 )  # fmt: skip
-            else:
-                entry = _entry(next_id, draft, room_spelling, to_spelling, ts)
-                if kind == "edit":
-                    changes.append((_APPLY_EDIT, (text, ts, target)))
-                elif kind == "delete":
-                    changes.append((_APPLY_DELETE, (target,)))
-                    changes.append((_ERASE_EDITS, (target,)))
-                    text = ""
+            elif kind == "edit":
+                assert target is not None
+                entry = EditEntry(
+                    next_id, target, sender.spelling, text, ts, room_spelling, to_spelling
+                )
+                changes.append((_APPLY_EDIT, (text, ts, target)))
+            elif kind == "delete":
+                assert target is not None
+                entry = DeleteEntry(
+                    next_id, target, sender.spelling, ts, room_spelling, to_spelling
+                )
+                changes.append((_APPLY_DELETE, (target,)))
+                changes.append((_ERASE_EDITS, (target,)))
+                text = ""
+            else:  # a topic change
+                assert room_spelling is not None
+                entry = TopicEntry(next_id, room_spelling, text, sender.spelling, ts)
             rows.append(
                 (next_id, conv, room_spelling, to_spelling, sender.spelling, sender.key,
                  text, ts, nonce, kind, target, reply_to, action, account)
@@ -1274,23 +1283,6 @@ _ERASE_LATE_EDITS: Final = (
     "UPDATE messages SET text = '' WHERE kind = 'edit' AND id >= ?"
     " AND target IN (SELECT id FROM messages WHERE deleted = 1)"
 )
-
-
-def _entry(id_: int, draft: Draft, room: str | None, to: str | None, ts: str) -> Entry:
-    """The entry a draft becomes once it has its id and time."""
-    sender = draft.sender.spelling
-    if draft.kind == "message":
-        return Message(
-            id_, sender, draft.text, ts, room, to, reply_to=draft.reply_to, action=draft.action
-        )
-    if draft.kind == "edit":
-        assert draft.target is not None
-        return EditEntry(id_, draft.target, sender, draft.text, ts, room, to)
-    if draft.kind == "delete":
-        assert draft.target is not None
-        return DeleteEntry(id_, draft.target, sender, ts, room, to)
-    assert room is not None
-    return TopicEntry(id_, room, draft.text, sender, ts)
 
 
 def _statements(script: str) -> Iterator[str]:
