@@ -351,11 +351,7 @@ class Message:
     deleted: bool = False
 
     def to_wire(self) -> dict[str, Any]:
-        frame: dict[str, Any] = {"type": "message", "id": self.id}
-        if self.room is not None:
-            frame["room"] = self.room
-        else:
-            frame["to"] = self.to
+        frame = _place({"type": "message", "id": self.id}, self.room, self.to)
         frame["from"] = self.sender
         if self.deleted:
             frame["deleted"] = True
